@@ -1,0 +1,98 @@
+// A program lowered for one call: shared-angle gates evaluated once, runs of
+// one-qubit gates on a wire fused into one 2x2 unitary, and for each trainable
+// angle inside a fused run its generator transported to the end of the run, so
+// the adjoint sweep gets every gradient without splitting the fused gate.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gate_types.h"
+#include "program.h"
+
+namespace qmoe::core {
+
+enum class SegmentKind : int32_t {
+  kSharedSingleQubit = 0,  // fused 2x2 unitary with shared angles
+  kPauliRotation = 1,      // exp(-i t/2 P), t per sample or shared
+  kCnot = 2,
+  kCz = 3,
+  kSwap = 4,
+};
+
+// Generators of rotations. Each squares to the identity.
+enum class PauliString : int32_t { kX = 0, kY = 1, kZ = 2, kXX = 3, kYY = 4, kZZ = 5 };
+
+template <class Real>
+struct GradientTerm {
+  int64_t weight_index;
+  Matrix2<Real> generator;  // Hermitian; V G V^dagger with V the rest of the fused run
+};
+
+template <class Real>
+struct Segment {
+  SegmentKind kind;
+  int32_t bit0;  // basis-index bit of wire0 (n - 1 - wire0); the control of a CNOT
+  int32_t bit1;  // basis-index bit of wire1; -1 for one-qubit segments
+  // kSharedSingleQubit
+  Matrix2<Real> unitary;
+  int32_t first_term;
+  int32_t n_terms;
+  // kPauliRotation
+  PauliString pauli;
+  ParamSource source;
+  int64_t param_index;
+  Real angle_offset;  // added to per-sample angles (parameter shift)
+  Real shared_cos_half;
+  Real shared_sin_half;
+  int32_t rotation_slot;  // per-lane cos/sin cached here between forward and backward
+};
+
+// Plain view handed to the instruction-set specific kernels.
+template <class Real>
+struct CircuitView {
+  int n_qubits;
+  const Segment<Real>* segments;
+  int32_t n_segments;
+  const GradientTerm<Real>* terms;
+  int32_t n_rotation_slots;
+};
+
+// A parameter-shift evaluation moves one operation's angle by `offset`.
+struct AngleShift {
+  int64_t operation = -1;
+  double offset = 0.0;
+};
+
+template <class Real>
+class CompiledCircuit {
+ public:
+  CompiledCircuit(const Program& program, const Real* weights, const double* constants,
+                  AngleShift shift = {});
+
+  CircuitView<Real> view() const {
+    return {n_qubits_, segments_.data(), static_cast<int32_t>(segments_.size()), terms_.data(),
+            n_rotation_slots_};
+  }
+
+ private:
+  // Fusion runs in double whatever Real is, so float circuits round once.
+  struct PendingGate {
+    Matrix2<double> unitary;
+    int64_t weight_index;  // -1: nothing to differentiate
+    Pauli generator;
+  };
+
+  void flush_wire(int wire);
+
+  int n_qubits_;
+  std::vector<Segment<Real>> segments_;
+  std::vector<GradientTerm<Real>> terms_;
+  std::vector<std::vector<PendingGate>> pending_;
+  int32_t n_rotation_slots_ = 0;
+};
+
+extern template class CompiledCircuit<float>;
+extern template class CompiledCircuit<double>;
+
+}  // namespace qmoe::core

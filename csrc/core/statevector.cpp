@@ -1,0 +1,170 @@
+#include "statevector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <type_traits>
+
+namespace qmoe::core {
+namespace {
+
+// States up to this size run with samples in SIMD lanes (the block of both
+// states stays in L2); larger ones one sample at a time.
+constexpr int kMaxBlockedQubits = 10;
+
+template <class Real>
+KernelSet<Real> pick_kernel_set(const IsaKernels& kernels, int n_qubits) {
+  const bool blocked = n_qubits <= kMaxBlockedQubits;
+  if constexpr (std::is_same_v<Real, float>) {
+    return blocked ? kernels.float_blocked : kernels.float_single;
+  } else {
+    return blocked ? kernels.double_blocked : kernels.double_single;
+  }
+}
+
+// About 2**12 amplitude-samples per chunk: enough work to be worth a thread,
+// small enough that large batches split over many threads.
+int64_t chunk_size_for(int n_qubits, int lanes) {
+  const int64_t blocks = std::max<int64_t>(1, (int64_t{1} << 12) >> n_qubits);
+  return blocks * lanes;
+}
+
+}  // namespace
+
+DiffMethod parse_diff_method(const std::string& name) {
+  if (name == "adjoint") return DiffMethod::kAdjoint;
+  if (name == "parameter_shift") return DiffMethod::kParameterShift;
+  throw std::invalid_argument("diff_method=\"" + name +
+                              "\" is unknown (expected \"adjoint\" or \"parameter_shift\")");
+}
+
+template <class Real>
+StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const Real* weights,
+                                                 int64_t n_weights, const double* constants,
+                                                 const int64_t* z_masks, int64_t n_masks,
+                                                 bool probs, const IsaKernels& kernels)
+    : n_qubits_(program.n_qubits),
+      n_weights_(n_weights),
+      probs_(probs),
+      program_(program),
+      weights_(weights, weights + n_weights),
+      kernels_(pick_kernel_set<Real>(kernels, program.n_qubits)),
+      circuit_(program, weights, constants),
+      chunk_size_(chunk_size_for(program.n_qubits, kernels_.lanes)) {
+  int64_t n_constants = 0;
+  for (const Operation& op : program.operations) {
+    if (op.source == ParamSource::kConstant) n_constants = std::max(n_constants, op.index + 1);
+  }
+  constants_.assign(constants, constants + n_constants);
+  if (!probs) {
+    validate_z_masks(z_masks, n_masks, n_qubits_);
+    for (int64_t m = 0; m < n_masks; ++m) {
+      int64_t index_mask = 0;
+      for (int wire = 0; wire < n_qubits_; ++wire) {
+        if ((z_masks[m] >> wire) & 1) index_mask |= int64_t{1} << (n_qubits_ - 1 - wire);
+      }
+      index_masks_.push_back(index_mask);
+    }
+  }
+}
+
+template <class Real>
+ReadoutView StatevectorSimulator<Real>::readout() const {
+  return {probs_, index_masks_.data(), static_cast<int64_t>(index_masks_.size())};
+}
+
+template <class Real>
+ChunkTask<Real> StatevectorSimulator<Real>::make_task(const BatchView<Real>& batch,
+                                                      int64_t chunk) const {
+  ChunkTask<Real> task;
+  task.circuit = circuit_.view();
+  task.batch = batch;
+  task.readout = readout();
+  task.begin = chunk * chunk_size_;
+  task.end = std::min(batch.batch_size, task.begin + chunk_size_);
+  task.n_weights = n_weights_;
+  return task;
+}
+
+template <class Real>
+void StatevectorSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
+                                         int64_t chunk_end, Real* out) const {
+  std::vector<Real> workspace(static_cast<size_t>(
+      workspace_size(circuit_.view(), readout(), n_weights_, kernels_.lanes)));
+  for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+    ChunkTask<Real> task = make_task(batch, chunk);
+    task.workspace = workspace.data();
+    task.out = out;
+    kernels_.forward(task);
+  }
+}
+
+template <class Real>
+void StatevectorSimulator<Real>::prepare_shifts() const {
+  if (shifts_) return;
+  auto shifts = std::make_unique<Shifts>();
+  const double half_pi = 1.5707963267948966192313216916397514;
+  for (int64_t op_index = 0; op_index < static_cast<int64_t>(program_.operations.size());
+       ++op_index) {
+    const Operation& op = program_.operations[static_cast<size_t>(op_index)];
+    if (op.source != ParamSource::kInput && op.source != ParamSource::kWeight) continue;
+    for (double offset : {half_pi, -half_pi}) {
+      shifts->circuits.emplace_back(program_, weights_.data(), constants_.data(),
+                                    AngleShift{op_index, offset});
+    }
+    shifts->targets.push_back({op.source, op.index});
+  }
+  for (const auto& circuit : shifts->circuits) shifts->views.push_back(circuit.view());
+  shifts_ = std::move(shifts);
+}
+
+template <class Real>
+void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Real>& batch,
+                                          const Real* grad_out, int64_t chunk_begin,
+                                          int64_t chunk_end, const Gradients& gradients) const {
+  const bool shift = method == DiffMethod::kParameterShift;
+  if (shift) prepare_shifts();
+  std::vector<Real> workspace(static_cast<size_t>(
+      workspace_size(circuit_.view(), readout(), n_weights_, kernels_.lanes)));
+  for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+    ChunkTask<Real> task = make_task(batch, chunk);
+    task.workspace = workspace.data();
+    task.grad_out = grad_out;
+    task.grad_inputs = gradients.inputs;
+    task.grad_weights =
+        gradients.weight_partials == nullptr ? nullptr : gradients.weight_partials + chunk * n_weights_;
+    if (!shift) {
+      task.grad_state = gradients.state;
+      kernels_.adjoint(task);
+      continue;
+    }
+    task.shifted = shifts_->views.data();
+    task.targets = shifts_->targets.data();
+    task.n_targets = static_cast<int64_t>(shifts_->targets.size());
+    kernels_.parameter_shift(task);
+    if (gradients.state != nullptr) {
+      // Amplitudes have no shift rule: their gradient comes from one reverse sweep.
+      ChunkTask<Real> state_task = make_task(batch, chunk);
+      state_task.workspace = workspace.data();
+      state_task.grad_out = grad_out;
+      state_task.grad_state = gradients.state;
+      kernels_.adjoint(state_task);
+    }
+  }
+}
+
+template <class Real>
+void StatevectorSimulator<Real>::reduce_weight_partials(const Real* weight_partials,
+                                                        int64_t n_chunks,
+                                                        Real* grad_weights) const {
+  for (int64_t w = 0; w < n_weights_; ++w) grad_weights[w] = 0;
+  for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+    const Real* row = weight_partials + chunk * n_weights_;
+    for (int64_t w = 0; w < n_weights_; ++w) grad_weights[w] += row[w];
+  }
+}
+
+template class StatevectorSimulator<float>;
+template class StatevectorSimulator<double>;
+
+}  // namespace qmoe::core

@@ -1,0 +1,85 @@
+// The statevector engine for a batch: one compiled circuit, many samples, split
+// into chunks of a fixed size. The chunk size depends only on the circuit,
+// never on the thread count, and each chunk writes its own partial sum of the
+// weight gradient, so reducing the partials in chunk order gives bitwise the
+// same result on 1 or N threads. The caller runs the chunks in parallel.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "chunk_task.h"
+#include "compiled_circuit.h"
+#include "kernel_table.h"
+#include "program.h"
+
+namespace qmoe::core {
+
+enum class DiffMethod { kAdjoint, kParameterShift };
+
+// Throws std::invalid_argument naming the accepted methods.
+DiffMethod parse_diff_method(const std::string& name);
+
+template <class Real>
+class StatevectorSimulator {
+ public:
+  // z_masks are over wires (bit w = wire w); ignored when probs is true.
+  StatevectorSimulator(const Program& program, const Real* weights, int64_t n_weights,
+                       const double* constants, const int64_t* z_masks, int64_t n_masks,
+                       bool probs, const IsaKernels& kernels = active_kernels());
+
+  int n_qubits() const { return n_qubits_; }
+  int64_t n_weights() const { return n_weights_; }
+  int64_t output_width() const { return readout_width(readout(), n_qubits_); }
+  int lanes() const { return kernels_.lanes; }
+  int64_t chunk_size() const { return chunk_size_; }
+  int64_t n_chunks(int64_t batch_size) const {
+    return (batch_size + chunk_size_ - 1) / chunk_size_;
+  }
+
+  // Each runs chunks [chunk_begin, chunk_end) of the batch.
+  void forward(const BatchView<Real>& batch, int64_t chunk_begin, int64_t chunk_end,
+               Real* out) const;
+
+  struct Gradients {
+    Real* inputs = nullptr;           // [batch, n_input_columns], zeroed by the caller, or null
+    Real* weight_partials = nullptr;  // [n_chunks, n_weights], zeroed by the caller, or null
+    Real* state = nullptr;            // like the initial state, or null
+  };
+  void backward(DiffMethod method, const BatchView<Real>& batch, const Real* grad_out,
+                int64_t chunk_begin, int64_t chunk_end, const Gradients& gradients) const;
+
+  // Sums weight_partials over chunks, in chunk order, into grad_weights[n_weights].
+  void reduce_weight_partials(const Real* weight_partials, int64_t n_chunks,
+                              Real* grad_weights) const;
+
+ private:
+  ReadoutView readout() const;
+  ChunkTask<Real> make_task(const BatchView<Real>& batch, int64_t chunk) const;
+  void prepare_shifts() const;
+
+  int n_qubits_;
+  int64_t n_weights_;
+  bool probs_;
+  std::vector<int64_t> index_masks_;
+  Program program_;
+  std::vector<Real> weights_;
+  std::vector<double> constants_;
+  KernelSet<Real> kernels_;
+  CompiledCircuit<Real> circuit_;
+  int64_t chunk_size_;
+
+  // Parameter-shift circuits, built on first use (once, before chunks run in parallel).
+  struct Shifts {
+    std::vector<CompiledCircuit<Real>> circuits;
+    std::vector<CircuitView<Real>> views;
+    std::vector<ShiftTarget> targets;
+  };
+  mutable std::unique_ptr<Shifts> shifts_;
+};
+
+extern template class StatevectorSimulator<float>;
+extern template class StatevectorSimulator<double>;
+
+}  // namespace qmoe::core

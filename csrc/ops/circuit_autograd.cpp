@@ -1,0 +1,125 @@
+// Autograd for the circuit operators, registered in C++ (Autograd key) so
+// that LibTorch callers train too. Backward is one call of
+// qmoe::circuit_backward: one vector-Jacobian product, whatever the readout.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+namespace qmoe::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+at::Tensor call_forward(const at::Tensor& inputs, const at::Tensor& weights,
+                        const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                        c10::ArrayRef<double> constants, int64_t n_qubits,
+                        c10::IntArrayRef z_masks, bool probs, c10::string_view diff_method) {
+  if (probs) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("qmoe::probs", "")
+                         .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                                           const std::optional<at::Tensor>&, c10::IntArrayRef,
+                                           c10::ArrayRef<double>, int64_t, c10::string_view)>();
+    return op.call(inputs, weights, initial_state, program, constants, n_qubits, diff_method);
+  }
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("qmoe::expval", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                            const std::optional<at::Tensor>&, c10::IntArrayRef,
+                            c10::ArrayRef<double>, int64_t, c10::IntArrayRef, c10::string_view)>();
+  return op.call(inputs, weights, initial_state, program, constants, n_qubits, z_masks,
+                 diff_method);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> call_backward(
+    const at::Tensor& grad_out, const at::Tensor& inputs, const at::Tensor& weights,
+    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+    c10::string_view diff_method, std::array<bool, 3> output_mask) {
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("qmoe::circuit_backward", "")
+          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+              const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const std::optional<at::Tensor>&, c10::IntArrayRef, c10::ArrayRef<double>, int64_t,
+              c10::IntArrayRef, bool, c10::string_view, std::array<bool, 3>)>();
+  return op.call(grad_out, inputs, weights, initial_state, program, constants, n_qubits, z_masks,
+                 probs, diff_method, output_mask);
+}
+
+class CircuitFunction : public torch::autograd::Function<CircuitFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& inputs,
+                            const at::Tensor& weights,
+                            const std::optional<at::Tensor>& initial_state,
+                            c10::IntArrayRef program, c10::ArrayRef<double> constants,
+                            int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+                            c10::string_view diff_method) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    at::Tensor out = call_forward(inputs, weights, initial_state, program, constants, n_qubits,
+                                  z_masks, probs, diff_method);
+    ctx->save_for_backward({inputs, weights, initial_state.value_or(at::Tensor())});
+    ctx->saved_data["program"] = program.vec();
+    ctx->saved_data["constants"] = constants.vec();
+    ctx->saved_data["n_qubits"] = n_qubits;
+    ctx->saved_data["z_masks"] = z_masks.vec();
+    ctx->saved_data["probs"] = probs;
+    ctx->saved_data["diff_method"] = std::string(diff_method);
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor& inputs = saved[0];
+    const at::Tensor& weights = saved[1];
+    const std::optional<at::Tensor> initial_state =
+        saved[2].defined() ? std::optional<at::Tensor>(saved[2]) : std::nullopt;
+    const std::vector<int64_t> program = ctx->saved_data["program"].toIntVector();
+    const std::vector<double> constants = ctx->saved_data["constants"].toDoubleVector();
+    const std::vector<int64_t> z_masks = ctx->saved_data["z_masks"].toIntVector();
+    // needs_input_grad counts only the tensors given: no index 2 without an initial state.
+    const std::array<bool, 3> output_mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                             initial_state.has_value() && ctx->needs_input_grad(2)};
+    auto [grad_inputs, grad_weights, grad_state] = call_backward(
+        grad_outputs[0], inputs, weights, initial_state, program, constants,
+        ctx->saved_data["n_qubits"].toInt(), z_masks, ctx->saved_data["probs"].toBool(),
+        ctx->saved_data["diff_method"].toStringRef(), output_mask);
+    return {output_mask[0] ? grad_inputs : at::Tensor(),
+            output_mask[1] ? grad_weights : at::Tensor(),
+            output_mask[2] ? grad_state : at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
+  }
+};
+
+at::Tensor expval_autograd(const at::Tensor& inputs, const at::Tensor& weights,
+                           const std::optional<at::Tensor>& initial_state,
+                           c10::IntArrayRef program, c10::ArrayRef<double> constants,
+                           int64_t n_qubits, c10::IntArrayRef z_masks,
+                           c10::string_view diff_method) {
+  return CircuitFunction::apply(inputs, weights, initial_state, program, constants, n_qubits,
+                                z_masks, false, diff_method);
+}
+
+at::Tensor probs_autograd(const at::Tensor& inputs, const at::Tensor& weights,
+                          const std::optional<at::Tensor>& initial_state,
+                          c10::IntArrayRef program, c10::ArrayRef<double> constants,
+                          int64_t n_qubits, c10::string_view diff_method) {
+  return CircuitFunction::apply(inputs, weights, initial_state, program, constants, n_qubits,
+                                c10::IntArrayRef{}, true, diff_method);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(qmoe, Autograd, m) {
+  m.impl("expval", &expval_autograd);
+  m.impl("probs", &probs_autograd);
+}
+
+}  // namespace qmoe::ops

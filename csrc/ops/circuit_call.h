@@ -1,0 +1,33 @@
+// Validation shared by the CPU and Meta kernels of the circuit operators:
+// every check that does not need tensor data, with errors that name the
+// argument and what was expected.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+#include <c10/core/SymInt.h>
+#include <c10/util/Optional.h>
+
+#include <string>
+
+#include "core/program.h"
+
+namespace qmoe::ops {
+
+struct CircuitCall {
+  core::Program program;
+  c10::SymInt batch;  // symbolic while torch.compile traces with dynamic shapes
+  int64_t output_width = 0;
+  bool probs = false;
+  bool initial_state_is_complex = false;
+};
+
+// Checks ranks, shapes, dtypes and devices of the tensors, parses the program
+// and the readout; throws c10::Error (ValueError/TypeError in Python).
+CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const at::Tensor& weights,
+                          const std::optional<at::Tensor>& initial_state,
+                          c10::IntArrayRef program, c10::ArrayRef<double> constants,
+                          int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+                          const std::string& diff_method);
+
+}  // namespace qmoe::ops
