@@ -11,6 +11,7 @@
 #include "chunk_task.h"
 #include "gate_math.h"
 #include "isa_tag.h"
+#include "vector_math.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define QMOE_VECTORIZE _Pragma("GCC ivdep")
@@ -239,6 +240,8 @@ inline void rotation_angles(const ChunkTask<Real>& task, const Segment<Real>& se
     return;
   }
   const BatchView<Real>& batch = task.batch;
+  Real* half_angle = sin_half;  // reused as scratch before it receives the sines
+  bool in_fast_range = true;
   for (int lane = 0; lane < Lanes; ++lane) {
     const int64_t sample = first + lane;
     const Real angle =
@@ -246,8 +249,21 @@ inline void rotation_angles(const ChunkTask<Real>& task, const Segment<Real>& se
             ? batch.inputs[sample * batch.n_input_columns + segment.param_index] +
                   segment.angle_offset
             : Real(0);
-    cos_half[lane] = std::cos(angle / 2);
-    sin_half[lane] = std::sin(angle / 2);
+    half_angle[lane] = angle / 2;
+    // written so that NaN fails the test too
+    in_fast_range &= std::abs(half_angle[lane]) <= TrigConstants<Real>::kFastTrigLimit;
+  }
+  if (in_fast_range) {
+    QMOE_VECTORIZE
+    for (int lane = 0; lane < Lanes; ++lane) {
+      fast_sincos(half_angle[lane], sin_half[lane], cos_half[lane]);
+    }
+    return;
+  }
+  for (int lane = 0; lane < Lanes; ++lane) {
+    const Real half = half_angle[lane];
+    cos_half[lane] = std::cos(half);
+    sin_half[lane] = std::sin(half);
   }
 }
 
