@@ -1,0 +1,130 @@
+// Bitwise determinism of the gradients: each chunk writes its own partial sum
+// of the weight gradient, and reduce_weight_partials adds them in chunk order,
+// so how the chunks are grouped into calls, and in which order the calls run
+// (as threads would run them), must not change a single bit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "test_support.h"
+
+namespace qmoe::test_support {
+namespace {
+
+// Chunk ranges [begin, end), run one after another in the order given.
+using Schedule = std::vector<std::pair<int64_t, int64_t>>;
+
+std::vector<std::pair<const char*, Schedule>> schedules(int64_t n_chunks) {
+  Schedule all = {{0, n_chunks}}, forward, reverse, groups, interleaved;
+  for (int64_t c = 0; c < n_chunks; ++c) forward.push_back({c, c + 1});
+  reverse.assign(forward.rbegin(), forward.rend());
+  for (int64_t c = 0; c < n_chunks; c += 3) groups.push_back({c, std::min(n_chunks, c + 3)});
+  std::reverse(groups.begin(), groups.end());
+  for (int64_t c = 1; c < n_chunks; c += 2) interleaved.push_back({c, c + 1});  // odd first
+  for (int64_t c = 0; c < n_chunks; c += 2) interleaved.push_back({c, c + 1});
+  return {{"all at once", all},
+          {"one chunk per call", forward},
+          {"one chunk per call, reversed", reverse},
+          {"groups of 3, reversed", groups},
+          {"odd chunks first", interleaved}};
+}
+
+template <class Real>
+Gradients<Real> run_schedule(const Harness<Real>& harness, DiffMethod method,
+                             const Schedule& schedule) {
+  Gradients<Real> grads;
+  harness.allocate(grads);
+  const auto pointers = harness.pointers(grads);
+  for (const auto& [begin, end] : schedule) {
+    harness.simulator().backward(method, harness.view(), harness.grad_out().data(), begin, end,
+                                 pointers);
+  }
+  harness.reduce(grads);
+  return grads;
+}
+
+template <class Real>
+void CheckSchedulesAgree(const Problem& problem, int64_t min_chunks) {
+  for (const IsaKernels* kernels : core::supported_kernels()) {
+    Harness<Real> harness(problem, *kernels);
+    ASSERT_GE(harness.n_chunks(), min_chunks) << describe(*kernels);
+    for (DiffMethod method : {DiffMethod::kAdjoint, DiffMethod::kParameterShift}) {
+      SCOPED_TRACE(describe(*kernels) +
+                   (method == DiffMethod::kAdjoint ? ", adjoint" : ", parameter shift"));
+      const auto baseline = run_schedule(harness, method, {{0, harness.n_chunks()}});
+      // Not vacuous: every chunk has a partial of its own.
+      const int64_t n_weights = static_cast<int64_t>(problem.weights.size());
+      for (int64_t chunk = 0; chunk < harness.n_chunks(); ++chunk) {
+        Real largest = 0;
+        for (int64_t w = 0; w < n_weights; ++w) {
+          largest = std::max(largest, std::abs(baseline.weight_partials[chunk * n_weights + w]));
+        }
+        EXPECT_GT(largest, Real(0)) << "chunk " << chunk << " has no weight partial";
+      }
+      // The reduction is the plain sum in chunk order.
+      std::vector<Real> in_order(static_cast<size_t>(n_weights), Real(0));
+      for (int64_t chunk = 0; chunk < harness.n_chunks(); ++chunk) {
+        for (int64_t w = 0; w < n_weights; ++w) {
+          in_order[w] += baseline.weight_partials[chunk * n_weights + w];
+        }
+      }
+      EXPECT_TRUE(BitwiseEqual(baseline.weights, in_order)) << "reduction order";
+
+      for (const auto& [name, schedule] : schedules(harness.n_chunks())) {
+        const auto grads = run_schedule(harness, method, schedule);
+        EXPECT_TRUE(BitwiseEqual(grads.weight_partials, baseline.weight_partials))
+            << name << ": weight partials";
+        EXPECT_TRUE(BitwiseEqual(grads.weights, baseline.weights)) << name << ": weights";
+        EXPECT_TRUE(BitwiseEqual(grads.inputs, baseline.inputs)) << name << ": inputs";
+        EXPECT_TRUE(BitwiseEqual(grads.state, baseline.state)) << name << ": state";
+      }
+    }
+  }
+}
+
+Problem many_chunk_problem(int n_qubits, int64_t batch_size, StateKind state) {
+  RandomOptions options;
+  options.n_qubits = n_qubits;
+  options.n_extra_ops = 20;
+  options.batch_size = batch_size;
+  options.state_kind = state;
+  options.n_weights = 4;
+  return random_problem(31337 + n_qubits, options);
+}
+
+TEST(Determinism, BlockedKernelsDouble) {
+  // 10 qubits: 32 samples a chunk in double; 300 samples span 10 chunks, the last partial.
+  CheckSchedulesAgree<double>(many_chunk_problem(10, 300, StateKind::kNone), 8);
+}
+
+TEST(Determinism, BlockedKernelsFloat) {
+  CheckSchedulesAgree<float>(many_chunk_problem(10, 300, StateKind::kComplex), 4);
+}
+
+TEST(Determinism, SingleSampleKernels) {
+  // 11 qubits: one sample at a time, a few samples a chunk.
+  CheckSchedulesAgree<double>(many_chunk_problem(11, 13, StateKind::kReal), 4);
+  CheckSchedulesAgree<float>(many_chunk_problem(11, 13, StateKind::kNone), 4);
+}
+
+TEST(Determinism, ForwardDoesNotDependOnTheSchedule) {
+  const Problem problem = many_chunk_problem(10, 300, StateKind::kReal);
+  for (const IsaKernels* kernels : core::supported_kernels()) {
+    SCOPED_TRACE(describe(*kernels));
+    Harness<double> harness(problem, *kernels);
+    const auto all = harness.forward();
+    for (const auto& [name, schedule] : schedules(harness.n_chunks())) {
+      std::vector<double> out(all.size(), 0.0);
+      for (const auto& [begin, end] : schedule) {
+        harness.simulator().forward(harness.view(), begin, end, out.data());
+      }
+      EXPECT_TRUE(BitwiseEqual(out, all)) << name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qmoe::test_support
