@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from qmoe_torch import ops
-from qmoe_torch.circuits import AngleEmbedding, BasicEntanglerLayers, Circuit, StronglyEntanglingLayers
+from qmoe_torch.circuits import (
+    AngleEmbedding,
+    BasicEntanglerLayers,
+    Circuit,
+    StronglyEntanglingLayers,
+)
 
 CASES = json.loads((pathlib.Path(__file__).parent / "data" / "pennylane_cases.json").read_text())[
     "cases"

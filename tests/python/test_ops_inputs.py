@@ -101,7 +101,8 @@ def test_results_do_not_depend_on_thread_count() -> None:
     [
         (dict(inputs=torch.zeros(4)), ValueError, "inputs must be 2-D"),
         (dict(weights=torch.zeros(2, 3, dtype=torch.float64)), ValueError, "weights must be 1-D"),
-        (dict(weights=torch.zeros(18, dtype=torch.float32)), TypeError, "weights must have the dtype"),
+        (dict(weights=torch.zeros(18, dtype=torch.float32)), TypeError,
+         "weights must have the dtype"),
         (dict(inputs=torch.zeros(4, 2, dtype=torch.int64)), TypeError, "float32 or float64"),
         (dict(inputs=torch.zeros(4, 1, dtype=torch.float64)), ValueError,
          "param_index=1 is out of range of inputs columns"),

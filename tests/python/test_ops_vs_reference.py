@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +71,20 @@ def gradients(fn, inputs, weights, initial, grad_out):
     return out.detach(), grads
 
 
+def run_reference(readout, circuit, masks, x, w, s=None):
+    if readout == "probs":
+        return reference.probs(x, w, circuit.program, circuit.n_qubits, s, circuit.constants)
+    return reference.expval(x, w, circuit.program, circuit.n_qubits, masks, s, circuit.constants)
+
+
+def run_op(readout, diff_method, circuit, masks, x, w, s=None):
+    if readout == "probs":
+        return ops.probs(x, w, circuit.program, circuit.n_qubits, initial_state=s,
+                         constants=circuit.constants, diff_method=diff_method)
+    return ops.expval(x, w, circuit.program, circuit.n_qubits, masks, initial_state=s,
+                      constants=circuit.constants, diff_method=diff_method)
+
+
 @pytest.mark.parametrize("diff_method", ["adjoint", "parameter_shift"])
 @pytest.mark.parametrize("readout", ["expval", "probs"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -78,26 +94,16 @@ def test_gradients_match_reference_autograd(isa: str, n_qubits: int, dtype: torc
     for seed, state in enumerate([None, "complex", "real"]):
         circuit, inputs, weights, initial, masks = make_case(
             77 + 100 * n_qubits + seed, n_qubits, 21, dtype, state)
-        program, constants = circuit.program, circuit.constants
-
-        def run_reference(x, w, s=None):
-            if readout == "probs":
-                return reference.probs(x, w, program, n_qubits, s, constants)
-            return reference.expval(x, w, program, n_qubits, masks, s, constants)
-
-        def run_op(x, w, s=None):
-            if readout == "probs":
-                return ops.probs(x, w, program, n_qubits, initial_state=s, constants=constants,
-                                 diff_method=diff_method)
-            return ops.expval(x, w, program, n_qubits, masks, initial_state=s,
-                              constants=constants, diff_method=diff_method)
-
         width = 2**n_qubits if readout == "probs" else len(masks)
         grad_out = torch.randn(inputs.shape[0], width, dtype=dtype,
                                generator=torch.Generator().manual_seed(seed))
-        _, expected = gradients(run_reference, inputs, weights, initial, grad_out)
-        _, actual = gradients(run_op, inputs, weights, initial, grad_out)
-        for name, a, e in zip(["inputs", "weights", "initial_state"], actual, expected):
+        _, expected = gradients(functools.partial(run_reference, readout, circuit, masks),
+                                inputs, weights, initial, grad_out)
+        _, actual = gradients(functools.partial(run_op, readout, diff_method, circuit, masks),
+                              inputs, weights, initial, grad_out)
+        assert len(actual) == len(expected) == (2 if initial is None else 3)
+        for name, a, e in zip(["inputs", "weights", "initial_state"], actual, expected,
+                              strict=False):
             assert a.dtype == e.dtype, name
             assert_close(a, e, dtype)
 
