@@ -77,8 +77,9 @@ struct Block {
   static Real* amp(Real* state, int64_t k) { return state + k * 2 * Lanes; }
 };
 
-template <class Real, int Lanes>
-inline void apply_shared_matrix(Real* state, int64_t dim, int32_t bit, const Matrix2<Real>& m) {
+// Applies a one-qubit gate whose per-lane entries come from matrix(lane).
+template <class Real, int Lanes, class LaneMatrix>
+inline void apply_one_qubit(Real* state, int64_t dim, int32_t bit, const LaneMatrix& matrix) {
   const int64_t stride = int64_t{1} << bit;
   for (int64_t high = 0; high < dim; high += 2 * stride) {
     for (int64_t low = 0; low < stride; ++low) {
@@ -86,9 +87,44 @@ inline void apply_shared_matrix(Real* state, int64_t dim, int32_t bit, const Mat
       Real* __restrict a1 = Block<Real, Lanes>::amp(state, high + low + stride);
       QMOE_VECTORIZE
       for (int lane = 0; lane < Lanes; ++lane) {
-        apply_matrix2(m, a0[lane], a0[Lanes + lane], a1[lane], a1[Lanes + lane]);
+        apply_matrix2(matrix(lane), a0[lane], a0[Lanes + lane], a1[lane], a1[Lanes + lane]);
       }
     }
+  }
+}
+
+template <class Real>
+struct SharedMatrix {
+  Matrix2<Real> matrix;
+  Matrix2<Real> operator()(int) const { return matrix; }
+};
+
+// exp(-i t/2 P) per lane for a one-qubit Pauli P (sign = +1), or its inverse
+// (sign = -1). P is a template argument so the lane loop has no branch.
+template <class Real, Pauli P>
+struct RotationLanes {
+  const Real* cos_half;
+  const Real* sin_half;
+  Real sign;
+  Matrix2<Real> operator()(int lane) const {
+    return rotation_matrix<Real>(P, cos_half[lane], sign * sin_half[lane]);
+  }
+};
+
+// Calls body(RotationLanes<Real, P>{...}) with P fixed at compile time.
+template <class Real, class Body>
+inline void with_rotation_lanes(Pauli pauli, const Real* cos_half, const Real* sin_half,
+                                Real sign, Body&& body) {
+  switch (pauli) {
+    case Pauli::kX:
+      body(RotationLanes<Real, Pauli::kX>{cos_half, sin_half, sign});
+      break;
+    case Pauli::kY:
+      body(RotationLanes<Real, Pauli::kY>{cos_half, sin_half, sign});
+      break;
+    default:
+      body(RotationLanes<Real, Pauli::kZ>{cos_half, sin_half, sign});
+      break;
   }
 }
 
@@ -153,24 +189,55 @@ inline void pauli_gradient(const Real* psi, const Real* lambda, int64_t dim,
   }
 }
 
-// Per lane: Im <lambda| G |psi> for a Hermitian 2x2 G on one wire.
+// What the adjoint method needs from one wire, per lane: the four real numbers
+// of the pair-summed products conj(lambda_i) psi_j that any Hermitian 2x2
+// generator G is linear in, so every gradient of a fused run costs one pass.
+//   Im <lambda|G|psi> = g00 im00 + g11 im11 + Re(g01) cross_im + Im(g01) cross_re
 template <class Real, int Lanes>
-inline void matrix_gradient(const Real* psi, const Real* lambda, int64_t dim, int32_t bit,
-                            const Matrix2<Real>& g, Real* result) {
-  for (int lane = 0; lane < Lanes; ++lane) result[lane] = 0;
+struct WireProducts {
+  Real im00[Lanes], im11[Lanes], cross_re[Lanes], cross_im[Lanes];
+};
+
+template <class Real, int Lanes>
+inline void generator_gradient(const WireProducts<Real, Lanes>& products, const Matrix2<Real>& g,
+                               Real* result) {
+  QMOE_VECTORIZE
+  for (int lane = 0; lane < Lanes; ++lane) {
+    result[lane] = g.m00.re * products.im00[lane] + g.m11.re * products.im11[lane] +
+                   g.m01.re * products.cross_im[lane] + g.m01.im * products.cross_re[lane];
+  }
+}
+
+// One reverse step of a one-qubit gate: accumulates the wire products of
+// (lambda, psi) after the gate, then applies `inverse` to both, in one pass.
+// `inverse` gives per-lane entries through inverse(lane).
+template <class Real, int Lanes, class LaneMatrix>
+inline void reverse_one_qubit(Real* psi, Real* lambda, int64_t dim, int32_t bit,
+                              const LaneMatrix& inverse, WireProducts<Real, Lanes>& products) {
+  for (int lane = 0; lane < Lanes; ++lane) {
+    products.im00[lane] = products.im11[lane] = products.cross_re[lane] =
+        products.cross_im[lane] = 0;
+  }
   const int64_t stride = int64_t{1} << bit;
   for (int64_t high = 0; high < dim; high += 2 * stride) {
     for (int64_t low = 0; low < stride; ++low) {
       const int64_t k0 = high + low, k1 = k0 + stride;
-      const Real* __restrict p0 = Block<Real, Lanes>::amp(const_cast<Real*>(psi), k0);
-      const Real* __restrict p1 = Block<Real, Lanes>::amp(const_cast<Real*>(psi), k1);
-      const Real* __restrict l0 = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k0);
-      const Real* __restrict l1 = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k1);
+      Real* __restrict p0 = Block<Real, Lanes>::amp(psi, k0);
+      Real* __restrict p1 = Block<Real, Lanes>::amp(psi, k1);
+      Real* __restrict l0 = Block<Real, Lanes>::amp(lambda, k0);
+      Real* __restrict l1 = Block<Real, Lanes>::amp(lambda, k1);
       QMOE_VECTORIZE
       for (int lane = 0; lane < Lanes; ++lane) {
-        result[lane] += imag_generator_product(g, l0[lane], l0[Lanes + lane], l1[lane],
-                                               l1[Lanes + lane], p0[lane], p0[Lanes + lane],
-                                               p1[lane], p1[Lanes + lane]);
+        const Real p0r = p0[lane], p0i = p0[Lanes + lane], p1r = p1[lane], p1i = p1[Lanes + lane];
+        const Real l0r = l0[lane], l0i = l0[Lanes + lane], l1r = l1[lane], l1i = l1[Lanes + lane];
+        products.im00[lane] += l0r * p0i - l0i * p0r;
+        products.im11[lane] += l1r * p1i - l1i * p1r;
+        // conj(l0) p1 - conj(conj(l1) p0)
+        products.cross_re[lane] += (l0r * p1r + l0i * p1i) - (l1r * p0r + l1i * p0i);
+        products.cross_im[lane] += (l0r * p1i - l0i * p1r) + (l1r * p0i - l1i * p0r);
+        const Matrix2<Real> m = inverse(lane);
+        apply_matrix2(m, p0[lane], p0[Lanes + lane], p1[lane], p1[Lanes + lane]);
+        apply_matrix2(m, l0[lane], l0[Lanes + lane], l1[lane], l1[Lanes + lane]);
       }
     }
   }
@@ -276,12 +343,20 @@ inline void run_circuit(const ChunkTask<Real>& task, const CircuitView<Real>& ci
     const Segment<Real>& segment = circuit.segments[i];
     switch (segment.kind) {
       case SegmentKind::kSharedSingleQubit:
-        apply_shared_matrix<Real, Lanes>(state, dim, segment.bit0, segment.unitary);
+        apply_one_qubit<Real, Lanes>(state, dim, segment.bit0, SharedMatrix<Real>{segment.unitary});
         break;
       case SegmentKind::kPauliRotation: {
         Real* cos_half = rotations + segment.rotation_slot * 2 * Lanes;
         Real* sin_half = cos_half + Lanes;
         rotation_angles<Real, Lanes>(task, segment, first, cos_half, sin_half);
+        if (segment.bit1 < 0) {
+          with_rotation_lanes<Real>(
+              static_cast<Pauli>(segment.pauli), cos_half, sin_half, Real(1),
+              [&](const auto& rotation) {
+                apply_one_qubit<Real, Lanes>(state, dim, segment.bit0, rotation);
+              });
+          break;
+        }
         apply_pauli_rotation<Real, Lanes>(
             state, dim, pauli_action(segment.pauli, segment.bit0, segment.bit1), cos_half,
             sin_half);
@@ -442,6 +517,7 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
   Real* weight_accumulators = gradient + 2 * Lanes;
   for (int64_t i = 0; i < task.n_weights * Lanes; ++i) weight_accumulators[i] = 0;
   const int64_t n_columns = task.batch.n_input_columns;
+  WireProducts<Real, Lanes> products;
 
   for (int64_t first = task.begin; first < task.end; first += Lanes) {
     load_block<Real, Lanes>(task, first, dim, psi);
@@ -451,18 +527,35 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
       const Segment<Real>& segment = circuit.segments[i];
       switch (segment.kind) {
         case SegmentKind::kSharedSingleQubit: {
+          reverse_one_qubit<Real, Lanes>(psi, lambda, dim, segment.bit0,
+                                         SharedMatrix<Real>{adjoint(segment.unitary)}, products);
           for (int32_t t = 0; t < segment.n_terms; ++t) {
             const GradientTerm<Real>& term = circuit.terms[segment.first_term + t];
-            matrix_gradient<Real, Lanes>(psi, lambda, dim, segment.bit0, term.generator,
-                                         gradient);
+            generator_gradient<Real, Lanes>(products, term.generator, gradient);
             add_to_lanes<Real, Lanes>(gradient, weight_accumulators + term.weight_index * Lanes);
           }
-          const Matrix2<Real> inverse = adjoint(segment.unitary);
-          apply_shared_matrix<Real, Lanes>(psi, dim, segment.bit0, inverse);
-          apply_shared_matrix<Real, Lanes>(lambda, dim, segment.bit0, inverse);
           break;
         }
         case SegmentKind::kPauliRotation: {
+          const Real* cos_half = rotations + segment.rotation_slot * 2 * Lanes;
+          if (segment.bit1 < 0) {
+            const auto pauli = static_cast<Pauli>(segment.pauli);
+            with_rotation_lanes<Real>(pauli, cos_half, cos_half + Lanes, Real(-1),
+                                      [&](const auto& inverse) {
+                                        reverse_one_qubit<Real, Lanes>(psi, lambda, dim,
+                                                                       segment.bit0, inverse,
+                                                                       products);
+                                      });
+            generator_gradient<Real, Lanes>(products, pauli_matrix<Real>(pauli), gradient);
+            if (segment.source == ParamSource::kInput && task.grad_inputs != nullptr) {
+              add_to_rows<Real, Lanes>(gradient, first, task.end, n_columns,
+                                       segment.param_index, task.grad_inputs);
+            } else if (segment.source == ParamSource::kWeight) {
+              add_to_lanes<Real, Lanes>(gradient,
+                                        weight_accumulators + segment.param_index * Lanes);
+            }
+            break;
+          }
           const PauliAction action = pauli_action(segment.pauli, segment.bit0, segment.bit1);
           if (segment.source == ParamSource::kInput && task.grad_inputs != nullptr) {
             pauli_gradient<Real, Lanes>(psi, lambda, dim, action, gradient);
@@ -473,7 +566,6 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
             add_to_lanes<Real, Lanes>(gradient,
                                       weight_accumulators + segment.param_index * Lanes);
           }
-          const Real* cos_half = rotations + segment.rotation_slot * 2 * Lanes;
           Real* minus_sin = gradient + Lanes;
           for (int lane = 0; lane < Lanes; ++lane) minus_sin[lane] = -cos_half[Lanes + lane];
           apply_pauli_rotation<Real, Lanes>(psi, dim, action, cos_half, minus_sin);
