@@ -58,7 +58,16 @@ struct ChunkTask {
   int64_t n_targets = 0;
 };
 
-// Per-chunk scratch memory, in units of Real, for a kernel with this many lanes.
+// Per-chunk scratch memory, in units of Real, for a kernel with this many
+// lanes. The dense-run accumulators and scratch sit at its end.
+template <class Real>
+int64_t dense_workspace_size(const CircuitView<Real>& circuit, int lanes) {
+  const int64_t dim = int64_t{1} << circuit.n_qubits;
+  const int64_t accumulators = circuit.n_accumulator_slots * dim * dim * 2 * lanes;
+  const int64_t scratch = circuit.n_accumulator_slots > 0 ? 2 * dim * lanes : 0;
+  return accumulators + scratch;
+}
+
 template <class Real>
 int64_t workspace_size(const CircuitView<Real>& circuit, const ReadoutView& readout,
                        int64_t n_weights, int lanes) {
@@ -68,7 +77,15 @@ int64_t workspace_size(const CircuitView<Real>& circuit, const ReadoutView& read
   const int64_t rotations = 2 * circuit.n_rotation_slots * lanes;
   const int64_t lane_buffers = (dim + 2 * width + 2) * lanes;  // probs, two readouts, scratch
   const int64_t weight_accumulators = n_weights * lanes;
-  return states + rotations + lane_buffers + weight_accumulators;
+  return states + rotations + lane_buffers + weight_accumulators +
+         dense_workspace_size(circuit, lanes);
+}
+
+// Start of the dense accumulators (slot after slot), then the dense scratch state.
+template <class Real>
+Real* dense_workspace(const ChunkTask<Real>& task, int lanes) {
+  return task.workspace + workspace_size(task.circuit, task.readout, task.n_weights, lanes) -
+         dense_workspace_size(task.circuit, lanes);
 }
 
 }  // namespace qmoe::core

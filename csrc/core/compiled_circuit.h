@@ -18,6 +18,7 @@ enum class SegmentKind : int32_t {
   kCnot = 2,
   kCz = 3,
   kSwap = 4,
+  kDenseUnitary = 5,  // a run of shared-angle segments as one 2**n x 2**n unitary (small n)
 };
 
 // Generators of rotations. Each squares to the identity.
@@ -46,6 +47,17 @@ struct Segment {
   Real shared_cos_half;
   Real shared_sin_half;
   int32_t rotation_slot;  // per-lane cos/sin cached here between forward and backward
+  // kDenseUnitary: matrix at dense_matrices + dense_offset (row-major, complex interleaved),
+  // gradient terms dense_terms[first_term ..), products accumulated in accumulator_slot
+  int64_t dense_offset;
+  int32_t accumulator_slot;
+};
+
+// A trainable angle inside a dense run: its generator transported to the end
+// of the run, 2**n x 2**n Hermitian, at dense_matrices + generator_offset.
+struct DenseGradientTerm {
+  int64_t weight_index;
+  int64_t generator_offset;
 };
 
 // Plain view handed to the instruction-set specific kernels.
@@ -56,6 +68,9 @@ struct CircuitView {
   int32_t n_segments;
   const GradientTerm<Real>* terms;
   int32_t n_rotation_slots;
+  const Real* dense_matrices;
+  const DenseGradientTerm* dense_terms;
+  int32_t n_accumulator_slots;  // each holds 2**n x 2**n complex per lane
 };
 
 // A parameter-shift evaluation moves one operation's angle by `offset`.
@@ -64,6 +79,25 @@ struct AngleShift {
   double offset = 0.0;
 };
 
+// The lowering in double precision, before rounding to the kernels' Real.
+struct ExactCircuit {
+  int n_qubits = 0;
+  std::vector<Segment<double>> segments;
+  std::vector<GradientTerm<double>> terms;
+  int32_t n_rotation_slots = 0;
+  std::vector<double> dense_matrices;
+  std::vector<DenseGradientTerm> dense_terms;
+  int32_t n_accumulator_slots = 0;
+};
+
+// Lowers a program: shared angles evaluated, one-qubit runs fused per wire.
+ExactCircuit lower_program(const Program& program, const double* weights, const double* constants,
+                           AngleShift shift = {});
+
+// For small states, replaces runs of shared-angle segments by dense unitaries
+// where that costs fewer operations per sample (dense_fusion.cpp).
+void fuse_dense_runs(ExactCircuit& circuit);
+
 template <class Real>
 class CompiledCircuit {
  public:
@@ -71,25 +105,19 @@ class CompiledCircuit {
                   AngleShift shift = {});
 
   CircuitView<Real> view() const {
-    return {n_qubits_, segments_.data(), static_cast<int32_t>(segments_.size()), terms_.data(),
-            n_rotation_slots_};
+    return {n_qubits_,          segments_.data(),       static_cast<int32_t>(segments_.size()),
+            terms_.data(),      n_rotation_slots_,      dense_matrices_.data(),
+            dense_terms_.data(), n_accumulator_slots_};
   }
 
  private:
-  // Fusion runs in double whatever Real is, so float circuits round once.
-  struct PendingGate {
-    Matrix2<double> unitary;
-    int64_t weight_index;  // -1: nothing to differentiate
-    Pauli generator;
-  };
-
-  void flush_wire(int wire);
-
   int n_qubits_;
   std::vector<Segment<Real>> segments_;
   std::vector<GradientTerm<Real>> terms_;
-  std::vector<std::vector<PendingGate>> pending_;
   int32_t n_rotation_slots_ = 0;
+  std::vector<Real> dense_matrices_;
+  std::vector<DenseGradientTerm> dense_terms_;
+  int32_t n_accumulator_slots_ = 0;
 };
 
 extern template class CompiledCircuit<float>;

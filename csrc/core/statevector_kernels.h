@@ -243,6 +243,63 @@ inline void reverse_one_qubit(Real* psi, Real* lambda, int64_t dim, int32_t bit,
   }
 }
 
+// psi <- U psi (or U^dagger psi) for a dense 2**n x 2**n U, row-major complex.
+template <class Real, int Lanes, bool kAdjoint>
+inline void apply_dense(Real* state, int64_t dim, const Real* matrix, Real* scratch) {
+  for (int64_t row = 0; row < dim; ++row) {
+    Real* __restrict out = Block<Real, Lanes>::amp(scratch, row);
+    for (int lane = 0; lane < 2 * Lanes; ++lane) out[lane] = 0;
+    for (int64_t column = 0; column < dim; ++column) {
+      const Real* entry = kAdjoint ? matrix + 2 * (column * dim + row)
+                                   : matrix + 2 * (row * dim + column);
+      const Real u_re = entry[0], u_im = kAdjoint ? -entry[1] : entry[1];
+      const Real* __restrict a = Block<Real, Lanes>::amp(state, column);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        out[lane] += u_re * a[lane] - u_im * a[Lanes + lane];
+        out[Lanes + lane] += u_re * a[Lanes + lane] + u_im * a[lane];
+      }
+    }
+  }
+  for (int64_t i = 0; i < 2 * dim * Lanes; ++i) state[i] = scratch[i];
+}
+
+// accumulator[j][k] += psi_j conj(lambda_k), per lane.
+template <class Real, int Lanes>
+inline void accumulate_outer_product(const Real* psi, const Real* lambda, int64_t dim,
+                                     Real* accumulator) {
+  for (int64_t j = 0; j < dim; ++j) {
+    const Real* __restrict p = Block<Real, Lanes>::amp(const_cast<Real*>(psi), j);
+    for (int64_t k = 0; k < dim; ++k) {
+      const Real* __restrict l = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k);
+      Real* __restrict m = Block<Real, Lanes>::amp(accumulator, j * dim + k);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        m[lane] += p[lane] * l[lane] + p[Lanes + lane] * l[Lanes + lane];
+        m[Lanes + lane] += p[Lanes + lane] * l[lane] - p[lane] * l[Lanes + lane];
+      }
+    }
+  }
+}
+
+// Per lane: Im tr(G M) = Im <lambda|G|psi> summed over the chunk's blocks.
+template <class Real, int Lanes>
+inline void dense_generator_gradient(const Real* generator, const Real* accumulator, int64_t dim,
+                                     Real* result) {
+  for (int lane = 0; lane < Lanes; ++lane) result[lane] = 0;
+  for (int64_t j = 0; j < dim; ++j) {
+    for (int64_t k = 0; k < dim; ++k) {
+      const Real g_re = generator[2 * (k * dim + j)], g_im = generator[2 * (k * dim + j) + 1];
+      const Real* __restrict m = Block<Real, Lanes>::amp(const_cast<Real*>(accumulator),
+                                                         j * dim + k);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        result[lane] += g_re * m[Lanes + lane] + g_im * m[lane];
+      }
+    }
+  }
+}
+
 template <class Real, int Lanes>
 inline void swap_amplitudes(Real* state, int64_t k, int64_t partner) {
   Real* __restrict a = Block<Real, Lanes>::amp(state, k);
@@ -362,6 +419,11 @@ inline void run_circuit(const ChunkTask<Real>& task, const CircuitView<Real>& ci
             sin_half);
         break;
       }
+      case SegmentKind::kDenseUnitary:
+        apply_dense<Real, Lanes, false>(state, dim, circuit.dense_matrices + segment.dense_offset,
+                                        dense_workspace(task, Lanes) +
+                                            circuit.n_accumulator_slots * dim * dim * 2 * Lanes);
+        break;
       default:
         apply_fixed_two_qubit<Real, Lanes>(state, dim, segment.kind, segment.bit0, segment.bit1);
         break;
@@ -518,6 +580,12 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
   for (int64_t i = 0; i < task.n_weights * Lanes; ++i) weight_accumulators[i] = 0;
   const int64_t n_columns = task.batch.n_input_columns;
   WireProducts<Real, Lanes> products;
+  Real* dense_accumulators = dense_workspace(task, Lanes);
+  const int64_t accumulator_size = dim * dim * 2 * Lanes;
+  Real* dense_scratch = dense_accumulators + circuit.n_accumulator_slots * accumulator_size;
+  for (int64_t i = 0; i < circuit.n_accumulator_slots * accumulator_size; ++i) {
+    dense_accumulators[i] = 0;
+  }
 
   for (int64_t first = task.begin; first < task.end; first += Lanes) {
     load_block<Real, Lanes>(task, first, dim, psi);
@@ -572,6 +640,15 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
           apply_pauli_rotation<Real, Lanes>(lambda, dim, action, cos_half, minus_sin);
           break;
         }
+        case SegmentKind::kDenseUnitary: {
+          // gradients come from the accumulated products once the chunk is done
+          accumulate_outer_product<Real, Lanes>(
+              psi, lambda, dim, dense_accumulators + segment.accumulator_slot * accumulator_size);
+          const Real* matrix = circuit.dense_matrices + segment.dense_offset;
+          apply_dense<Real, Lanes, true>(psi, dim, matrix, dense_scratch);
+          apply_dense<Real, Lanes, true>(lambda, dim, matrix, dense_scratch);
+          break;
+        }
         default:
           apply_fixed_two_qubit<Real, Lanes>(psi, dim, segment.kind, segment.bit0, segment.bit1);
           apply_fixed_two_qubit<Real, Lanes>(lambda, dim, segment.kind, segment.bit0,
@@ -580,6 +657,17 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
       }
     }
     if (task.grad_state != nullptr) store_state_gradient<Real, Lanes>(task, first, dim, lambda);
+  }
+  for (int32_t i = 0; i < circuit.n_segments; ++i) {
+    const Segment<Real>& segment = circuit.segments[i];
+    if (segment.kind != SegmentKind::kDenseUnitary) continue;
+    for (int32_t t = 0; t < segment.n_terms; ++t) {
+      const DenseGradientTerm& term = circuit.dense_terms[segment.first_term + t];
+      dense_generator_gradient<Real, Lanes>(
+          circuit.dense_matrices + term.generator_offset,
+          dense_accumulators + segment.accumulator_slot * accumulator_size, dim, gradient);
+      add_to_lanes<Real, Lanes>(gradient, weight_accumulators + term.weight_index * Lanes);
+    }
   }
   sum_weight_lanes<Real, Lanes>(task, weight_accumulators);
 }
