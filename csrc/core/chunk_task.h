@@ -36,6 +36,9 @@ struct ShiftTarget {
 };
 
 template <class Real>
+struct ProductStateView;
+
+template <class Real>
 struct ChunkTask {
   CircuitView<Real> circuit{};
   BatchView<Real> batch{};
@@ -56,6 +59,9 @@ struct ChunkTask {
   const CircuitView<Real>* shifted = nullptr;
   const ShiftTarget* targets = nullptr;
   int64_t n_targets = 0;
+
+  // product-state path (product_state.h), when the circuit has its shape
+  const ProductStateView<Real>* product_state = nullptr;
 };
 
 // Per-chunk scratch memory, in units of Real, for a kernel with this many

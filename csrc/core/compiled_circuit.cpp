@@ -184,18 +184,29 @@ ExactCircuit lower_program(const Program& program, const double* weights,
 }
 
 template <class Real>
-CompiledCircuit<Real>::CompiledCircuit(const Program& program, const Real* weights,
-                                       const double* constants, AngleShift shift)
-    : n_qubits_(program.n_qubits) {
-  // Everything shared is computed in double whatever Real is, then rounded once.
+ExactCircuit lower_program_weights(const Program& program, const Real* weights,
+                                   const double* constants, AngleShift shift) {
   int64_t n_weights = 0;
   for (const Operation& op : program.operations) {
     if (op.source == ParamSource::kWeight && op.index + 1 > n_weights) n_weights = op.index + 1;
   }
   const std::vector<double> exact_weights(weights, weights + n_weights);
-  ExactCircuit exact = lower_program(program, exact_weights.data(), constants, shift);
-  fuse_dense_runs(exact);
+  return lower_program(program, exact_weights.data(), constants, shift);
+}
 
+template ExactCircuit lower_program_weights(const Program&, const float*, const double*,
+                                            AngleShift);
+template ExactCircuit lower_program_weights(const Program&, const double*, const double*,
+                                            AngleShift);
+
+template <class Real>
+CompiledCircuit<Real>::CompiledCircuit(const Program& program, const Real* weights,
+                                       const double* constants, AngleShift shift)
+    : CompiledCircuit(lower_program_weights(program, weights, constants, shift)) {}
+
+template <class Real>
+CompiledCircuit<Real>::CompiledCircuit(ExactCircuit exact) : n_qubits_(exact.n_qubits) {
+  fuse_dense_runs(exact);
   for (const Segment<double>& source : exact.segments) {
     Segment<Real> segment{};
     segment.kind = source.kind;

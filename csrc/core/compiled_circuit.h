@@ -80,6 +80,7 @@ struct AngleShift {
 };
 
 // The lowering in double precision, before rounding to the kernels' Real.
+// Shared angles are evaluated in double whatever Real is, then rounded once.
 struct ExactCircuit {
   int n_qubits = 0;
   std::vector<Segment<double>> segments;
@@ -94,6 +95,11 @@ struct ExactCircuit {
 ExactCircuit lower_program(const Program& program, const double* weights, const double* constants,
                            AngleShift shift = {});
 
+// lower_program for weights of any precision.
+template <class Real>
+ExactCircuit lower_program_weights(const Program& program, const Real* weights,
+                                   const double* constants, AngleShift shift = {});
+
 // For small states, replaces runs of shared-angle segments by dense unitaries
 // where that costs fewer operations per sample (dense_fusion.cpp).
 void fuse_dense_runs(ExactCircuit& circuit);
@@ -103,6 +109,8 @@ class CompiledCircuit {
  public:
   CompiledCircuit(const Program& program, const Real* weights, const double* constants,
                   AngleShift shift = {});
+  // From a lowering already at hand: fuses dense runs, then rounds to Real.
+  explicit CompiledCircuit(ExactCircuit exact);
 
   CircuitView<Real> view() const {
     return {n_qubits_,          segments_.data(),       static_cast<int32_t>(segments_.size()),

@@ -14,6 +14,8 @@ struct KernelSet {
   void (*forward)(const ChunkTask<Real>&);
   void (*adjoint)(const ChunkTask<Real>&);
   void (*parameter_shift)(const ChunkTask<Real>&);
+  void (*product_state_forward)(const ChunkTask<Real>&);
+  void (*product_state_adjoint)(const ChunkTask<Real>&);
 };
 
 struct IsaKernels {

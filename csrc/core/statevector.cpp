@@ -49,7 +49,8 @@ StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const R
       program_(program),
       weights_(weights, weights + n_weights),
       kernels_(pick_kernel_set<Real>(kernels, program.n_qubits)),
-      circuit_(program, weights, constants),
+      exact_(lower_program_weights(program, weights, constants)),
+      circuit_(exact_),
       chunk_size_(chunk_size_for(program.n_qubits, kernels_.lanes)) {
   int64_t n_constants = 0;
   for (const Operation& op : program.operations) {
@@ -66,6 +67,18 @@ StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const R
       index_masks_.push_back(index_mask);
     }
   }
+  product_state_ = plan_product_state<Real>(exact_, readout());
+  if (product_state_) product_state_view_ = product_state_->view();
+}
+
+template <class Real>
+int64_t StatevectorSimulator<Real>::workspace_length() const {
+  int64_t length = workspace_size(circuit_.view(), readout(), n_weights_, kernels_.lanes);
+  if (product_state_) {
+    length = std::max(length, product_state_workspace_size(product_state_view_, n_weights_,
+                                                           kernels_.lanes));
+  }
+  return length;
 }
 
 template <class Real>
@@ -83,19 +96,21 @@ ChunkTask<Real> StatevectorSimulator<Real>::make_task(const BatchView<Real>& bat
   task.begin = chunk * chunk_size_;
   task.end = std::min(batch.batch_size, task.begin + chunk_size_);
   task.n_weights = n_weights_;
+  task.product_state = &product_state_view_;
   return task;
 }
 
 template <class Real>
 void StatevectorSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
                                          int64_t chunk_end, Real* out) const {
-  std::vector<Real> workspace(static_cast<size_t>(
-      workspace_size(circuit_.view(), readout(), n_weights_, kernels_.lanes)));
+  std::vector<Real> workspace(static_cast<size_t>(workspace_length()));
+  const auto kernel =
+      use_product_state(batch) ? kernels_.product_state_forward : kernels_.forward;
   for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
     ChunkTask<Real> task = make_task(batch, chunk);
     task.workspace = workspace.data();
     task.out = out;
-    kernels_.forward(task);
+    kernel(task);
   }
 }
 
@@ -124,8 +139,9 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
                                           int64_t chunk_end, const Gradients& gradients) const {
   const bool shift = method == DiffMethod::kParameterShift;
   if (shift) prepare_shifts();
-  std::vector<Real> workspace(static_cast<size_t>(
-      workspace_size(circuit_.view(), readout(), n_weights_, kernels_.lanes)));
+  std::vector<Real> workspace(static_cast<size_t>(workspace_length()));
+  const auto adjoint =
+      use_product_state(batch) ? kernels_.product_state_adjoint : kernels_.adjoint;
   for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
     ChunkTask<Real> task = make_task(batch, chunk);
     task.workspace = workspace.data();
@@ -135,7 +151,7 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
         gradients.weight_partials == nullptr ? nullptr : gradients.weight_partials + chunk * n_weights_;
     if (!shift) {
       task.grad_state = gradients.state;
-      kernels_.adjoint(task);
+      adjoint(task);
       continue;
     }
     task.shifted = shifts_->views.data();

@@ -12,6 +12,7 @@
 #include "chunk_task.h"
 #include "compiled_circuit.h"
 #include "kernel_table.h"
+#include "product_state.h"
 #include "program.h"
 
 namespace qmoe::core {
@@ -57,6 +58,10 @@ class StatevectorSimulator {
  private:
   ReadoutView readout() const;
   ChunkTask<Real> make_task(const BatchView<Real>& batch, int64_t chunk) const;
+  bool use_product_state(const BatchView<Real>& batch) const {
+    return product_state_ != nullptr && batch.initial_state == nullptr;
+  }
+  int64_t workspace_length() const;
   void prepare_shifts() const;
 
   int n_qubits_;
@@ -67,8 +72,11 @@ class StatevectorSimulator {
   std::vector<Real> weights_;
   std::vector<double> constants_;
   KernelSet<Real> kernels_;
+  ExactCircuit exact_;
   CompiledCircuit<Real> circuit_;
   int64_t chunk_size_;
+  std::unique_ptr<ProductStatePlan<Real>> product_state_;  // null: not that shape
+  ProductStateView<Real> product_state_view_{};
 
   // Parameter-shift circuits, built on first use (once, before chunks run in parallel).
   struct Shifts {

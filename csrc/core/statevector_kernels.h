@@ -247,8 +247,8 @@ inline void reverse_one_qubit(Real* psi, Real* lambda, int64_t dim, int32_t bit,
 template <class Real, int Lanes, bool kAdjoint>
 inline void apply_dense(Real* state, int64_t dim, const Real* matrix, Real* scratch) {
   for (int64_t row = 0; row < dim; ++row) {
-    Real* __restrict out = Block<Real, Lanes>::amp(scratch, row);
-    for (int lane = 0; lane < 2 * Lanes; ++lane) out[lane] = 0;
+    // local sums stay in registers; accumulating into `scratch` would stall on store forwarding
+    Real sum_re[Lanes] = {}, sum_im[Lanes] = {};
     for (int64_t column = 0; column < dim; ++column) {
       const Real* entry = kAdjoint ? matrix + 2 * (column * dim + row)
                                    : matrix + 2 * (row * dim + column);
@@ -256,9 +256,14 @@ inline void apply_dense(Real* state, int64_t dim, const Real* matrix, Real* scra
       const Real* __restrict a = Block<Real, Lanes>::amp(state, column);
       QMOE_VECTORIZE
       for (int lane = 0; lane < Lanes; ++lane) {
-        out[lane] += u_re * a[lane] - u_im * a[Lanes + lane];
-        out[Lanes + lane] += u_re * a[Lanes + lane] + u_im * a[lane];
+        sum_re[lane] += u_re * a[lane] - u_im * a[Lanes + lane];
+        sum_im[lane] += u_re * a[Lanes + lane] + u_im * a[lane];
       }
+    }
+    Real* __restrict out = Block<Real, Lanes>::amp(scratch, row);
+    for (int lane = 0; lane < Lanes; ++lane) {
+      out[lane] = sum_re[lane];
+      out[Lanes + lane] = sum_im[lane];
     }
   }
   for (int64_t i = 0; i < 2 * dim * Lanes; ++i) state[i] = scratch[i];
@@ -365,7 +370,6 @@ inline void rotation_angles(const ChunkTask<Real>& task, const Segment<Real>& se
   }
   const BatchView<Real>& batch = task.batch;
   Real* half_angle = sin_half;  // reused as scratch before it receives the sines
-  bool in_fast_range = true;
   for (int lane = 0; lane < Lanes; ++lane) {
     const int64_t sample = first + lane;
     const Real angle =
@@ -374,21 +378,8 @@ inline void rotation_angles(const ChunkTask<Real>& task, const Segment<Real>& se
                   segment.angle_offset
             : Real(0);
     half_angle[lane] = angle / 2;
-    // written so that NaN fails the test too
-    in_fast_range &= std::abs(half_angle[lane]) <= TrigConstants<Real>::kFastTrigLimit;
   }
-  if (in_fast_range) {
-    QMOE_VECTORIZE
-    for (int lane = 0; lane < Lanes; ++lane) {
-      fast_sincos(half_angle[lane], sin_half[lane], cos_half[lane]);
-    }
-    return;
-  }
-  for (int lane = 0; lane < Lanes; ++lane) {
-    const Real half = half_angle[lane];
-    cos_half[lane] = std::cos(half);
-    sin_half[lane] = std::sin(half);
-  }
+  sincos_lanes<Real, Lanes>(half_angle, sin_half, cos_half);
 }
 
 // Runs every segment on the block; caches per-lane rotation cos/sin in `rotations`.

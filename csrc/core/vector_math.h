@@ -4,6 +4,7 @@
 // |x| <= kFastTrigLimit; callers use std::sin/std::cos beyond it.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "isa_tag.h"
@@ -87,6 +88,32 @@ inline void fast_sincos(Real x, Real& sin_x, Real& cos_x) {
   const Real swapped_cos = (quadrant & 1) ? sin_r : cos_r;
   sin_x = (quadrant & 2) ? -swapped_sin : swapped_sin;
   cos_x = ((quadrant + 1) & 2) ? -swapped_cos : swapped_cos;
+}
+
+// sin and cos of every lane; out-of-range or NaN lanes take the library path.
+// `sin_out` may be `angles`.
+template <class Real, int Lanes>
+inline void sincos_lanes(const Real* angles, Real* sin_out, Real* cos_out) {
+  bool in_fast_range = true;
+  for (int lane = 0; lane < Lanes; ++lane) {
+    // written so that NaN fails the test too
+    in_fast_range &= std::abs(angles[lane]) <= TrigConstants<Real>::kFastTrigLimit;
+  }
+  if (in_fast_range) {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC ivdep
+#endif
+    for (int lane = 0; lane < Lanes; ++lane) {
+      const Real angle = angles[lane];
+      fast_sincos(angle, sin_out[lane], cos_out[lane]);
+    }
+    return;
+  }
+  for (int lane = 0; lane < Lanes; ++lane) {
+    const Real angle = angles[lane];
+    cos_out[lane] = std::cos(angle);
+    sin_out[lane] = std::sin(angle);
+  }
 }
 
 }  // namespace QMOE_ISA_TAG

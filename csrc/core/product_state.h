@@ -1,0 +1,79 @@
+// The product-state path for small routers: when every per-sample angle is a
+// one-qubit rotation of |0..0> (at most one per wire) and everything after it
+// is shared, the state before the shared part is a product of single-qubit
+// states rho_w = (I + b_w . sigma) / 2 whose Bloch vectors b_w are sin and cos
+// of the angles. Each readout is then a fixed linear form in the 3**n products
+// of Bloch components (its coefficients are tr(U^dagger O U P) / 2**n, computed
+// once per call), and so is each gradient. Exact; no state is simulated per sample.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "chunk_task.h"
+#include "compiled_circuit.h"
+
+namespace qmoe::core {
+
+// What a Bloch component of one wire is, as a function of its angle x.
+enum class BlochFactor : int8_t { kOne = 0, kSin = 1, kMinusSin = 2, kCos = 3 };
+
+template <class Real>
+struct ProductStateView {
+  int n_qubits;
+  int64_t n_features;       // products of one component per wire
+  int64_t n_outputs;        // readout width
+  const int64_t* columns;   // per wire: input column, or -1 for a wire without per-sample angle
+  const Real* offsets;      // per wire: angle offset (parameter shift)
+  const int8_t* factors;    // [n_features][n_qubits] BlochFactor of each wire in each product
+  const Real* output_coefficients;  // [n_outputs][n_features]
+  int64_t n_weight_terms;
+  const int64_t* weight_indices;    // [n_weight_terms]
+  const Real* weight_coefficients;  // [n_weight_terms][n_outputs][n_features]
+};
+
+template <class Real>
+struct ProductStatePlan {
+  int n_qubits = 0;
+  int64_t n_features = 0;
+  int64_t n_outputs = 0;
+  std::vector<int64_t> columns;
+  std::vector<Real> offsets;
+  std::vector<int8_t> factors;
+  std::vector<Real> output_coefficients;
+  std::vector<int64_t> weight_indices;
+  std::vector<Real> weight_coefficients;
+
+  ProductStateView<Real> view() const {
+    return {n_qubits,
+            n_features,
+            n_outputs,
+            columns.data(),
+            offsets.data(),
+            factors.data(),
+            output_coefficients.data(),
+            static_cast<int64_t>(weight_indices.size()),
+            weight_indices.data(),
+            weight_coefficients.data()};
+  }
+};
+
+// Scratch memory of the product-state kernels, in units of Real.
+template <class Real>
+int64_t product_state_workspace_size(const ProductStateView<Real>& plan, int64_t n_weights,
+                                     int lanes) {
+  const int64_t factors = 2 * plan.n_qubits * 4 * lanes;
+  const int64_t features = 3 * plan.n_features * lanes;  // features, their derivative, h
+  const int64_t outputs = 2 * plan.n_outputs * lanes;     // readout and its gradient
+  const int64_t accumulators = plan.n_outputs * plan.n_features * lanes;
+  return factors + features + outputs + accumulators + n_weights * lanes + 2 * lanes;
+}
+
+// The plan for a lowered circuit and readout, or null when the circuit does
+// not have the product-state shape or the path would not pay off.
+template <class Real>
+std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& circuit,
+                                                           const ReadoutView& readout);
+
+}  // namespace qmoe::core
