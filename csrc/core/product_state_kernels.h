@@ -7,14 +7,10 @@
 
 #include "chunk_task.h"
 #include "isa_tag.h"
+#include "lane_vector.h"
 #include "product_state.h"
 #include "vector_math.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define QMOE_PRODUCT_VECTORIZE _Pragma("GCC ivdep")
-#else
-#define QMOE_PRODUCT_VECTORIZE
-#endif
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -43,13 +39,11 @@ inline void bloch_factors(const ChunkTask<Real>& task, const ProductStateView<Re
                         : Real(0);
     }
     sincos_lanes<Real, Lanes>(sin_x, sin_x, cos_x);
-    QMOE_PRODUCT_VECTORIZE
-    for (int lane = 0; lane < Lanes; ++lane) {
-      value[2 * Lanes + lane] = -sin_x[lane];
-      derivative[Lanes + lane] = cos_x[lane];
-      derivative[2 * Lanes + lane] = -cos_x[lane];
-      derivative[3 * Lanes + lane] = -sin_x[lane];
-    }
+    const auto sine = load_lanes<Real, Lanes>(sin_x), cosine = load_lanes<Real, Lanes>(cos_x);
+    store_lanes<Real, Lanes>(value + 2 * Lanes, -sine);
+    store_lanes<Real, Lanes>(derivative + Lanes, cosine);
+    store_lanes<Real, Lanes>(derivative + 2 * Lanes, -cosine);
+    store_lanes<Real, Lanes>(derivative + 3 * Lanes, -sine);
   }
 }
 
@@ -59,16 +53,14 @@ template <class Real, int Lanes>
 inline void bloch_products(const ProductStateView<Real>& plan, const Real* values,
                            const Real* derivatives, int differentiated, Real* features) {
   for (int64_t f = 0; f < plan.n_features; ++f) {
-    Real product[Lanes];
-    for (int lane = 0; lane < Lanes; ++lane) product[lane] = 1;
+    auto product = broadcast_lanes<Real, Lanes>(1);
     const int8_t* factors = plan.factors + f * plan.n_qubits;
     for (int wire = 0; wire < plan.n_qubits; ++wire) {
       const Real* source = (wire == differentiated ? derivatives : values) +
                            (wire * 4 + factors[wire]) * Lanes;
-      QMOE_PRODUCT_VECTORIZE
-      for (int lane = 0; lane < Lanes; ++lane) product[lane] *= source[lane];
+      product *= load_lanes<Real, Lanes>(source);
     }
-    for (int lane = 0; lane < Lanes; ++lane) features[f * Lanes + lane] = product[lane];
+    store_lanes<Real, Lanes>(features + f * Lanes, product);
   }
 }
 
@@ -77,15 +69,12 @@ template <class Real, int Lanes>
 inline void linear_forms(const Real* coefficients, int64_t n_rows, int64_t n_features,
                          const Real* features, Real* result) {
   for (int64_t row = 0; row < n_rows; ++row) {
-    Real sum[Lanes] = {};
+    auto sum = broadcast_lanes<Real, Lanes>(0);
     const Real* coefficient = coefficients + row * n_features;
     for (int64_t f = 0; f < n_features; ++f) {
-      const Real c = coefficient[f];
-      const Real* feature = features + f * Lanes;
-      QMOE_PRODUCT_VECTORIZE
-      for (int lane = 0; lane < Lanes; ++lane) sum[lane] += c * feature[lane];
+      sum += coefficient[f] * load_lanes<Real, Lanes>(features + f * Lanes);
     }
-    for (int lane = 0; lane < Lanes; ++lane) result[row * Lanes + lane] = sum[lane];
+    store_lanes<Real, Lanes>(result + row * Lanes, sum);
   }
 }
 
@@ -134,38 +123,35 @@ void product_state_adjoint_chunk(const ChunkTask<Real>& task) {
       }
     }
     for (int64_t m = 0; m < n_outputs; ++m) {
-      const Real* g = grad + m * Lanes;
+      const auto g = load_lanes<Real, Lanes>(grad + m * Lanes);
       for (int64_t f = 0; f < n_features; ++f) {
         Real* accumulator = accumulators + (m * n_features + f) * Lanes;
-        const Real* feature = features + f * Lanes;
-        QMOE_PRODUCT_VECTORIZE
-        for (int lane = 0; lane < Lanes; ++lane) accumulator[lane] += g[lane] * feature[lane];
+        store_lanes<Real, Lanes>(accumulator, load_lanes<Real, Lanes>(accumulator) +
+                                                  g * load_lanes<Real, Lanes>(features + f * Lanes));
       }
     }
     if (task.grad_inputs == nullptr) continue;
     for (int64_t f = 0; f < n_features; ++f) {
-      Real sum[Lanes] = {};
+      auto sum = broadcast_lanes<Real, Lanes>(0);
       for (int64_t m = 0; m < n_outputs; ++m) {
-        const Real a = plan.output_coefficients[m * n_features + f];
-        const Real* g = grad + m * Lanes;
-        QMOE_PRODUCT_VECTORIZE
-        for (int lane = 0; lane < Lanes; ++lane) sum[lane] += a * g[lane];
+        sum += plan.output_coefficients[m * n_features + f] *
+               load_lanes<Real, Lanes>(grad + m * Lanes);
       }
-      for (int lane = 0; lane < Lanes; ++lane) folded[f * Lanes + lane] = sum[lane];
+      store_lanes<Real, Lanes>(folded + f * Lanes, sum);
     }
     for (int wire = 0; wire < plan.n_qubits; ++wire) {
       const int64_t column = plan.columns[wire];
       if (column < 0) continue;
       bloch_products<Real, Lanes>(plan, values, derivatives, wire, feature_derivatives);
-      Real sum[Lanes] = {};
+      auto sum = broadcast_lanes<Real, Lanes>(0);
       for (int64_t f = 0; f < n_features; ++f) {
-        const Real* h = folded + f * Lanes;
-        const Real* d = feature_derivatives + f * Lanes;
-        QMOE_PRODUCT_VECTORIZE
-        for (int lane = 0; lane < Lanes; ++lane) sum[lane] += h[lane] * d[lane];
+        sum += load_lanes<Real, Lanes>(folded + f * Lanes) *
+               load_lanes<Real, Lanes>(feature_derivatives + f * Lanes);
       }
+      Real* lane_sums = scratch;
+      store_lanes<Real, Lanes>(lane_sums, sum);
       for (int lane = 0; lane < Lanes && first + lane < task.end; ++lane) {
-        task.grad_inputs[(first + lane) * task.batch.n_input_columns + column] += sum[lane];
+        task.grad_inputs[(first + lane) * task.batch.n_input_columns + column] += lane_sums[lane];
       }
     }
   }

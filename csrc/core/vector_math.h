@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "isa_tag.h"
+#include "lane_vector.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -90,6 +91,51 @@ inline void fast_sincos(Real x, Real& sin_x, Real& cos_x) {
   cos_x = ((quadrant + 1) & 2) ? -swapped_cos : swapped_cos;
 }
 
+// fast_sincos on a whole vector of lanes, branch-free.
+template <class Real, int Lanes>
+inline void fast_sincos_vector(LaneVector<Real, Lanes> x, LaneVector<Real, Lanes>& sin_x,
+                               LaneVector<Real, Lanes>& cos_x) {
+  using K = TrigConstants<Real>;
+  using IntegerVector = typename LaneTypes<Real, Lanes>::IntegerVector;
+  const auto j = (x * K::kTwoOverPi + K::kRoundingShift) - K::kRoundingShift;
+  const auto r = ((x - j * K::kPiOver2Part1) - j * K::kPiOver2Part2) - j * K::kPiOver2Part3;
+  const auto r2 = r * r;
+  LaneVector<Real, Lanes> s, c;
+  if constexpr (sizeof(Real) == 8) {
+    s = r2 * -7.6471637318198164759e-13 + 1.6059043836821614599e-10;
+    s = s * r2 - 2.5052108385441718775e-08;
+    s = s * r2 + 2.7557319223985890653e-06;
+    s = s * r2 - 1.9841269841269841270e-04;
+    s = s * r2 + 8.3333333333333333333e-03;
+    s = s * r2 - 1.6666666666666666667e-01;
+    c = r2 * 1.5619206968586225e-16 - 4.7794773323873853e-14;
+    c = c * r2 + 1.1470745597729725e-11;
+    c = c * r2 - 2.0876756987868099e-09;
+    c = c * r2 + 2.7557319223985891e-07;
+    c = c * r2 - 2.4801587301587302e-05;
+    c = c * r2 + 1.3888888888888889e-03;
+    c = c * r2 - 4.1666666666666667e-02;
+    c = c * r2 + 0.5;
+    c = 1.0 - r2 * c;
+  } else {
+    s = r2 * 2.7557319e-06f - 1.9841270e-04f;
+    s = s * r2 + 8.3333333e-03f;
+    s = s * r2 - 1.6666667e-01f;
+    c = r2 * -2.7557319e-07f + 2.4801587e-05f;
+    c = c * r2 - 1.3888889e-03f;
+    c = c * r2 + 4.1666667e-02f;
+    c = c * r2 - 0.5f;
+    c = 1.0f + r2 * c;
+  }
+  s = r + r * r2 * s;
+  const IntegerVector quadrant = __builtin_convertvector(j, IntegerVector) & 3;
+  const auto odd = (quadrant & 1) != 0;
+  const auto swapped_sin = odd ? c : s;
+  const auto swapped_cos = odd ? s : c;
+  sin_x = ((quadrant & 2) != 0) ? -swapped_sin : swapped_sin;
+  cos_x = (((quadrant + 1) & 2) != 0) ? -swapped_cos : swapped_cos;
+}
+
 // sin and cos of every lane; out-of-range or NaN lanes take the library path.
 // `sin_out` may be `angles`.
 template <class Real, int Lanes>
@@ -100,13 +146,10 @@ inline void sincos_lanes(const Real* angles, Real* sin_out, Real* cos_out) {
     in_fast_range &= std::abs(angles[lane]) <= TrigConstants<Real>::kFastTrigLimit;
   }
   if (in_fast_range) {
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC ivdep
-#endif
-    for (int lane = 0; lane < Lanes; ++lane) {
-      const Real angle = angles[lane];
-      fast_sincos(angle, sin_out[lane], cos_out[lane]);
-    }
+    LaneVector<Real, Lanes> sin_x, cos_x;
+    fast_sincos_vector<Real, Lanes>(load_lanes<Real, Lanes>(angles), sin_x, cos_x);
+    store_lanes<Real, Lanes>(sin_out, sin_x);
+    store_lanes<Real, Lanes>(cos_out, cos_x);
     return;
   }
   for (int lane = 0; lane < Lanes; ++lane) {
