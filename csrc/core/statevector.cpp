@@ -116,7 +116,11 @@ void StatevectorSimulator<Real>::forward(const BatchView<Real>& batch, int64_t c
 
 template <class Real>
 void StatevectorSimulator<Real>::prepare_shifts() const {
-  if (shifts_) return;
+  std::call_once(shifts_built_, [this] { build_shifts(); });
+}
+
+template <class Real>
+void StatevectorSimulator<Real>::build_shifts() const {
   auto shifts = std::make_unique<Shifts>();
   const double half_pi = 1.5707963267948966192313216916397514;
   for (int64_t op_index = 0; op_index < static_cast<int64_t>(program_.operations.size());

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "chunk_task.h"
@@ -63,6 +64,7 @@ class StatevectorSimulator {
   }
   int64_t workspace_length() const;
   void prepare_shifts() const;
+  void build_shifts() const;
 
   int n_qubits_;
   int64_t n_weights_;
@@ -78,13 +80,15 @@ class StatevectorSimulator {
   std::unique_ptr<ProductStatePlan<Real>> product_state_;  // null: not that shape
   ProductStateView<Real> product_state_view_{};
 
-  // Parameter-shift circuits, built on first use (once, before chunks run in parallel).
+  // Parameter-shift circuits, built once on first use; chunks may run in parallel
+  // from the start, so the first use is guarded.
   struct Shifts {
     std::vector<CompiledCircuit<Real>> circuits;
     std::vector<CircuitView<Real>> views;
     std::vector<ShiftTarget> targets;
   };
   mutable std::unique_ptr<Shifts> shifts_;
+  mutable std::once_flag shifts_built_;
 };
 
 extern template class StatevectorSimulator<float>;

@@ -29,8 +29,8 @@ std::vector<double> central_difference(const Problem& problem, const IsaKernels&
   perturb(minus, -kStep);
   const auto loss_plus =
       sample_losses(Harness<double>(plus, kernels).forward(), problem.grad_out, problem.batch_size);
-  const auto loss_minus = sample_losses(Harness<double>(minus, kernels).forward(),
-                                        problem.grad_out, problem.batch_size);
+  const auto loss_minus = sample_losses(Harness<double>(minus, kernels).forward(), problem.grad_out,
+                                        problem.batch_size);
   std::vector<double> slope(loss_plus.size());
   for (size_t b = 0; b < slope.size(); ++b) slope[b] = (loss_plus[b] - loss_minus[b]) / (2 * kStep);
   return slope;
@@ -53,8 +53,8 @@ FiniteDifferences finite_differences(const Problem& problem, const IsaKernels& k
     for (int64_t b = 0; b < batch; ++b) fd.inputs[b * columns + c] = slope[b];
   }
   for (size_t w = 0; w < problem.weights.size(); ++w) {
-    const auto slope = central_difference(
-        problem, kernels, [&](Problem& p, double delta) { p.weights[w] += delta; });
+    const auto slope = central_difference(problem, kernels,
+                                          [&](Problem& p, double delta) { p.weights[w] += delta; });
     double total = 0;
     for (double s : slope) total += s;
     fd.weights.push_back(total);
@@ -95,6 +95,29 @@ std::vector<Case> random_cases() {
       cases.push_back(c);
     }
   }
+  // Every angle shared: long runs of shared segments, fused into dense unitaries for
+  // small states (their gradients come from accumulated outer products).
+  for (int n = 2; n <= 4; ++n) {
+    Case c;
+    c.seed = 7500 + n;
+    c.options.n_qubits = n;
+    c.options.n_extra_ops = 30;
+    c.options.batch_size = 5;
+    c.options.state_kind = static_cast<StateKind>(n % 3);
+    c.options.probs = n == 3;
+    c.options.input_angles = false;
+    cases.push_back(c);
+  }
+  // Routers: an encoding layer of input angles, then shared angles only.
+  for (int n = 1; n <= 5; ++n) {
+    Case c;
+    c.seed = 7600 + n;
+    c.options.n_qubits = n;
+    c.options.batch_size = 5;
+    c.options.encoding_layer = true;
+    c.options.probs = n % 2 == 0;
+    cases.push_back(c);
+  }
   return cases;
 }
 
@@ -103,7 +126,28 @@ std::string describe_case(const Case& c) {
                                   "complex initial state"};
   return "seed " + std::to_string(c.seed) + ", n=" + std::to_string(c.options.n_qubits) + ", " +
          kStates[static_cast<int>(c.options.state_kind)] +
-         (c.options.probs ? ", probs" : ", expval");
+         (c.options.probs ? ", probs" : ", expval") +
+         (c.options.input_angles ? "" : ", shared angles only") +
+         (c.options.encoding_layer ? ", router layout" : "");
+}
+
+TEST(Adjoint, CasesCoverFusedAndDenseSegments) {
+  // Guards the coverage of the tests below: if the compiler stops producing these
+  // segment kinds for the random cases, the cases need revisiting.
+  int fused = 0, dense = 0, per_sample = 0;
+  for (const Case& c : random_cases()) {
+    const Problem problem = random_problem(c.seed, c.options);
+    fused += count_segments(problem, core::SegmentKind::kSharedSingleQubit);
+    per_sample += count_segments(problem, core::SegmentKind::kPauliRotation);
+    const int dense_here = count_segments(problem, core::SegmentKind::kDenseUnitary);
+    if (!c.options.input_angles) {
+      EXPECT_GT(dense_here, 0) << describe_case(c);
+    }
+    dense += dense_here;
+  }
+  EXPECT_GT(fused, 20);
+  EXPECT_GT(per_sample, 20);
+  EXPECT_GT(dense, 3);
 }
 
 TEST(Adjoint, MatchesFiniteDifferences) {
@@ -114,7 +158,9 @@ TEST(Adjoint, MatchesFiniteDifferences) {
       const FiniteDifferences fd = finite_differences(problem, *kernels);
       // The comparison must not pass vacuously.
       ASSERT_GT(max_abs(fd.inputs) + max_abs(fd.weights), 1e-3);
-      if (problem.state_kind != StateKind::kNone) ASSERT_GT(max_abs(fd.state), 1e-3);
+      if (problem.state_kind != StateKind::kNone) {
+        ASSERT_GT(max_abs(fd.state), 1e-3);
+      }
       const auto grads = Harness<double>(problem, *kernels).backward(DiffMethod::kAdjoint);
       const double tol = kFiniteDifferenceTolerance;
       EXPECT_TRUE(AllClose(grads.inputs, fd.inputs, tol, tol)) << "inputs";
@@ -200,13 +246,14 @@ TEST(Adjoint, ClosedFormGradients) {
       problem.grad_out.assign(angles.size(), 1.0);
       std::vector<double> expected;
       for (double t : angles) expected.push_back(-std::sin(t));
-      EXPECT_TRUE(AllClose(Harness<double>(problem, *kernels).backward(method).inputs, expected,
-                           1e-14));
+      EXPECT_TRUE(
+          AllClose(Harness<double>(problem, *kernels).backward(method).inputs, expected, 1e-14));
 
       // A weight angle w, with per-sample grad_out g_b: dL/dw = -sin(w) sum_b g_b.
       FlatProgram by_weight(1);
-      by_weight.gate(Opcode::kH, 0).rot(Opcode::kRz, 0, ParamSource::kWeight, 0).gate(Opcode::kH,
-                                                                                      0);
+      by_weight.gate(Opcode::kH, 0)
+          .rot(Opcode::kRz, 0, ParamSource::kWeight, 0)
+          .gate(Opcode::kH, 0);
       Problem shared = problem_of(by_weight, 3, false, {1});
       shared.weights = {0.8};
       shared.grad_out = {1.0, 2.0, -0.5};

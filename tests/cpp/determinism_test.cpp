@@ -47,11 +47,13 @@ Gradients<Real> run_schedule(const Harness<Real>& harness, DiffMethod method,
 }
 
 template <class Real>
-void CheckSchedulesAgree(const Problem& problem, int64_t min_chunks) {
+void CheckSchedulesAgree(const Problem& problem, int64_t min_chunks,
+                         std::vector<DiffMethod> methods = {DiffMethod::kAdjoint,
+                                                            DiffMethod::kParameterShift}) {
   for (const IsaKernels* kernels : core::supported_kernels()) {
     Harness<Real> harness(problem, *kernels);
     ASSERT_GE(harness.n_chunks(), min_chunks) << describe(*kernels);
-    for (DiffMethod method : {DiffMethod::kAdjoint, DiffMethod::kParameterShift}) {
+    for (DiffMethod method : methods) {
       SCOPED_TRACE(describe(*kernels) +
                    (method == DiffMethod::kAdjoint ? ", adjoint" : ", parameter shift"));
       const auto baseline = run_schedule(harness, method, {{0, harness.n_chunks()}});
@@ -85,10 +87,13 @@ void CheckSchedulesAgree(const Problem& problem, int64_t min_chunks) {
   }
 }
 
-Problem many_chunk_problem(int n_qubits, int64_t batch_size, StateKind state) {
+Problem many_chunk_problem(int n_qubits, int64_t batch_size, StateKind state,
+                           bool input_angles = true, bool encoding_layer = false) {
   RandomOptions options;
+  options.input_angles = input_angles;
+  options.encoding_layer = encoding_layer;
   options.n_qubits = n_qubits;
-  options.n_extra_ops = 20;
+  options.n_extra_ops = input_angles ? 6 : 20;
   options.batch_size = batch_size;
   options.state_kind = state;
   options.n_weights = 4;
@@ -96,18 +101,36 @@ Problem many_chunk_problem(int n_qubits, int64_t batch_size, StateKind state) {
 }
 
 TEST(Determinism, BlockedKernelsDouble) {
-  // 10 qubits: 32 samples a chunk in double; 300 samples span 10 chunks, the last partial.
-  CheckSchedulesAgree<double>(many_chunk_problem(10, 300, StateKind::kNone), 8);
+  // 10 qubits: 32 samples a chunk in double; 261 samples span 9 chunks, the last partial.
+  CheckSchedulesAgree<double>(many_chunk_problem(10, 261, StateKind::kNone), 8);
 }
 
 TEST(Determinism, BlockedKernelsFloat) {
-  CheckSchedulesAgree<float>(many_chunk_problem(10, 300, StateKind::kComplex), 4);
+  // 64 samples a chunk in float.
+  CheckSchedulesAgree<float>(many_chunk_problem(10, 261, StateKind::kComplex), 4);
 }
 
 TEST(Determinism, SingleSampleKernels) {
   // 11 qubits: one sample at a time, a few samples a chunk.
   CheckSchedulesAgree<double>(many_chunk_problem(11, 13, StateKind::kReal), 4);
   CheckSchedulesAgree<float>(many_chunk_problem(11, 13, StateKind::kNone), 4);
+}
+
+TEST(Determinism, DenseRuns) {
+  // 4 qubits, every angle shared: dense unitaries, whose weight gradients come from
+  // outer products accumulated over a chunk. 2048 samples a chunk in double.
+  const Problem problem = many_chunk_problem(4, 4 * 2048 + 100, StateKind::kNone, false);
+  ASSERT_GT(count_segments(problem, core::SegmentKind::kDenseUnitary), 0);
+  CheckSchedulesAgree<double>(problem, 4, {DiffMethod::kAdjoint});
+  CheckSchedulesAgree<float>(problem, 2, {DiffMethod::kAdjoint});
+}
+
+TEST(Determinism, RouterLayout) {
+  // An encoding layer then shared angles, no initial state: 4 qubits, 2048 samples a chunk
+  // in double. (Parameter shift runs the shifted circuits as any other: covered above.)
+  const Problem problem = many_chunk_problem(4, 4 * 2048 + 100, StateKind::kNone, true, true);
+  CheckSchedulesAgree<double>(problem, 4, {DiffMethod::kAdjoint});
+  CheckSchedulesAgree<float>(problem, 2, {DiffMethod::kAdjoint});
 }
 
 TEST(Determinism, ForwardDoesNotDependOnTheSchedule) {

@@ -50,6 +50,33 @@ std::vector<std::pair<uint64_t, RandomOptions>> isa_cases() {
     options.probs = n % 2 == 0;
     cases.push_back({500 + static_cast<uint64_t>(n), options});
   }
+  // Every angle shared: dense unitaries for small states.
+  for (int n : {2, 4}) {
+    RandomOptions options;
+    options.n_qubits = n;
+    options.batch_size = 37;
+    options.n_extra_ops = 30;
+    options.input_angles = false;
+    options.state_kind = StateKind::kComplex;
+    cases.push_back({550 + static_cast<uint64_t>(n), options});
+  }
+  // Router layouts: an encoding layer of input angles, then shared angles only.
+  for (int n : {3, 6}) {
+    RandomOptions options;
+    options.n_qubits = n;
+    options.batch_size = 37;
+    options.encoding_layer = true;
+    options.probs = n == 3;
+    cases.push_back({560 + static_cast<uint64_t>(n), options});
+  }
+  // Large angles: blocks of lanes in and out of the range of the vectorised sin/cos.
+  for (double scale : {1.5e5, 3.0e5}) {
+    RandomOptions options;
+    options.n_qubits = 3;
+    options.batch_size = 40;
+    options.input_scale = scale;
+    cases.push_back({600 + static_cast<uint64_t>(scale / 1e5), options});
+  }
   return cases;
 }
 
@@ -66,19 +93,23 @@ TEST(InstructionSets, ListStartsWithBaselineAndHasNoRepeats) {
     EXPECT_NE(kernels[i]->double_single.parameter_shift, nullptr);
   }
   // The widest supported set is the default unless QMOE_ISA names another.
-  if (std::getenv("QMOE_ISA") == nullptr) EXPECT_EQ(&core::active_kernels(), kernels.back());
+  if (std::getenv("QMOE_ISA") == nullptr) {
+    EXPECT_EQ(&core::active_kernels(), kernels.back());
+  }
 }
 
 TEST(InstructionSets, DoubleMatchesBaseline) {
   for (const auto& [seed, options] : isa_cases()) {
-    SCOPED_TRACE("seed " + std::to_string(seed) + ", n=" + std::to_string(options.n_qubits));
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", n=" + std::to_string(options.n_qubits) +
+                 ", inputs up to " + std::to_string(options.input_scale));
     CheckAgainstBaseline<double>(random_problem(seed, options), 1e-12);
   }
 }
 
 TEST(InstructionSets, FloatMatchesBaseline) {
   for (const auto& [seed, options] : isa_cases()) {
-    SCOPED_TRACE("seed " + std::to_string(seed) + ", n=" + std::to_string(options.n_qubits));
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", n=" + std::to_string(options.n_qubits) +
+                 ", inputs up to " + std::to_string(options.input_scale));
     CheckAgainstBaseline<float>(random_problem(seed, options), 1e-5);
   }
 }

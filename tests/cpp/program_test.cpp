@@ -43,8 +43,8 @@ void ExpectRejected(const std::vector<int64_t>& words, int64_t n_qubits,
 
 // A valid prefix (two ops) so that the faulty operation is operation 2.
 std::vector<int64_t> after_two_valid(const std::vector<int64_t>& bad) {
-  std::vector<int64_t> words = {0, 0, -1, 0, -1,  // H(0)
-                                6, 0, 1, 0, -1};  // CNOT(0, 1)
+  std::vector<int64_t> words = {0, 0, -1, 0, -1,   // H(0)
+                                6, 0, 1,  0, -1};  // CNOT(0, 1)
   words.insert(words.end(), bad.begin(), bad.end());
   return words;
 }
@@ -52,10 +52,10 @@ std::vector<int64_t> after_two_valid(const std::vector<int64_t>& bad) {
 const ProgramLimits kLimits = limits(2, 3, 1);
 
 TEST(ParseProgram, ParsesEveryField) {
-  const std::vector<int64_t> words = {0,  2, -1, 0, -1,  // H(2)
-                                      9,  1, -1, 1, 1,   // RX(1) <- inputs[:, 1]
-                                      13, 2, 0,  2, 2,   // IsingYY(2, 0) <- weights[2]
-                                      11, 0, -1, 3, 0,   // RZ(0) <- constants[0]
+  const std::vector<int64_t> words = {0,  2, -1, 0, -1,   // H(2)
+                                      9,  1, -1, 1, 1,    // RX(1) <- inputs[:, 1]
+                                      13, 2, 0,  2, 2,    // IsingYY(2, 0) <- weights[2]
+                                      11, 0, -1, 3, 0,    // RZ(0) <- constants[0]
                                       6,  1, 2,  0, -1};  // CNOT(1, 2)
   const Program program = parse_program(words.data(), 25, 3, kLimits);
   EXPECT_EQ(program.n_qubits, 3);
@@ -132,8 +132,7 @@ TEST(ParseProgram, RejectsTwoQubitGateOnOneWire) {
 TEST(ParseProgram, RejectsWire1ForOneQubitOps) {
   ExpectRejected(after_two_valid({9, 0, 1, 1, 0}), 2, kLimits,
                  {"operation 2", "(RX)", "wire1=1", "must be -1"});
-  ExpectRejected(after_two_valid({1, 0, 0, 0, -1}), 2, kLimits,
-                 {"operation 2", "(X)", "wire1=0"});
+  ExpectRejected(after_two_valid({1, 0, 0, 0, -1}), 2, kLimits, {"operation 2", "(X)", "wire1=0"});
 }
 
 TEST(ParseProgram, RejectsParamIndexOutOfRange) {
@@ -175,10 +174,10 @@ TEST(ParseProgram, ChannelsNeedPermission) {
   for (int opcode = 15; opcode <= 18; ++opcode) {
     const std::vector<int64_t> words = after_two_valid({opcode, 0, -1, 3, 0});
     SCOPED_TRACE(opcode_name(static_cast<Opcode>(opcode)));
-    ExpectRejected(words, 2, kLimits,
-                   {"operation 2", std::string("(") + opcode_name(static_cast<Opcode>(opcode)) +
-                                       ")",
-                    "density-matrix"});
+    ExpectRejected(
+        words, 2, kLimits,
+        {"operation 2", std::string("(") + opcode_name(static_cast<Opcode>(opcode)) + ")",
+         "density-matrix"});
     const Program program =
         parse_program(words.data(), static_cast<int64_t>(words.size()), 2, limits(2, 3, 1, true));
     EXPECT_EQ(program.operations[2].opcode, static_cast<Opcode>(opcode));

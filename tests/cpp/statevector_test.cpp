@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "test_support.h"
@@ -39,8 +40,8 @@ TEST(Statevector, GhzStates) {
       expected[0] = expected[last] = 0.5;
       EXPECT_TRUE(AllClose(run_once(ghz(n), true, {}, *kernels), expected, 1e-15));
       // Z0 Z1 = 1, Z0 = 0, identity = 1, Z on wires 0 and n-1 = 1, Z on every wire.
-      const std::vector<int64_t> masks = {0b11, 0b1, 0, 1 | (int64_t{1} << (n - 1)), last,
-                                          int64_t{1} << (n - 1)};
+      const std::vector<int64_t> masks = {
+          0b11, 0b1, 0, 1 | (int64_t{1} << (n - 1)), last, int64_t{1} << (n - 1)};
       const std::vector<double> values = {1, 0, 1, 1, n % 2 == 0 ? 1.0 : 0.0, 0};
       EXPECT_TRUE(AllClose(run_once(ghz(n), false, masks, *kernels), values, 1e-15));
     }
@@ -147,16 +148,45 @@ TEST(Statevector, IsingClosedForms) {
   }
 }
 
+TEST(Statevector, LargeAndNonFiniteAngles) {
+  // Per-sample angles beyond the range of the vectorised sin/cos fall back to std::sin/cos
+  // for their block of lanes; a NaN angle spoils its own sample only.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> angles = {0.5,   3.0e5, -2.5e5, 1.9e5, nan, -1.0,
+                                      2.1e4, 7.0,   -3.0e4, 0.25,  1e6, -0.5};
+  FlatProgram program(1);
+  program.rot(Opcode::kRx, 0, ParamSource::kInput, 0);
+  Problem problem = problem_of(program, static_cast<int64_t>(angles.size()), false, {1});
+  problem.inputs = angles;
+  for (const IsaKernels* kernels : core::supported_kernels()) {
+    SCOPED_TRACE(describe(*kernels));
+    const auto out = Harness<double>(problem, *kernels).forward();
+    const auto out_float = Harness<float>(problem, *kernels).forward();
+    for (size_t b = 0; b < angles.size(); ++b) {
+      if (std::isnan(angles[b])) {
+        EXPECT_TRUE(std::isnan(out[b])) << b;
+        EXPECT_TRUE(std::isnan(out_float[b])) << b;
+        continue;
+      }
+      EXPECT_NEAR(out[b], std::cos(angles[b]), 1e-13) << "angle " << angles[b];
+      // Float rounds the angle itself: compare with the cosine of the float angle.
+      const float angle = static_cast<float>(angles[b]);
+      EXPECT_NEAR(out_float[b], std::cos(static_cast<double>(angle)), 2e-6)
+          << "angle " << angles[b];
+    }
+  }
+}
+
 TEST(Statevector, ParameterSourcesAgree) {
   // The same angle from an input column, a weight or a constant, on one- and two-qubit gates.
   for (const IsaKernels* kernels : core::supported_kernels()) {
-    for (Opcode opcode : {Opcode::kRx, Opcode::kRy, Opcode::kRz, Opcode::kIsingXX,
-                          Opcode::kIsingYY, Opcode::kIsingZZ}) {
+    for (Opcode opcode : {Opcode::kRx, Opcode::kRy, Opcode::kRz, Opcode::kIsingXX, Opcode::kIsingYY,
+                          Opcode::kIsingZZ}) {
       SCOPED_TRACE(std::string(core::opcode_name(opcode)) + ", " + describe(*kernels));
       const bool two = opcode >= Opcode::kIsingXX;
       std::vector<std::vector<double>> results;
-      for (ParamSource source : {ParamSource::kInput, ParamSource::kWeight,
-                                 ParamSource::kConstant}) {
+      for (ParamSource source :
+           {ParamSource::kInput, ParamSource::kWeight, ParamSource::kConstant}) {
         FlatProgram program(2);
         program.gate(Opcode::kH, 0).rot(Opcode::kRy, 1, ParamSource::kConstant, 1);
         program.add(opcode, 0, two ? 1 : -1, source, 0);
@@ -196,12 +226,12 @@ TEST(Statevector, InitialStatesAreUsedAsGiven) {
     const double r = 1 / std::sqrt(2.0);
     complex.initial_state = {0, r, 0, 0, 0, 0, r, 0};
     // After H on wire 1: (i|00> + i|01> + |10> - |11>)/2: <Z1> = 0, <Z0> = 0.
-    EXPECT_TRUE(AllClose(Harness<double>(complex, *kernels).forward(),
-                         std::vector<double>{1, 0, 0}, 1e-15));
+    EXPECT_TRUE(AllClose(Harness<double>(complex, *kernels).forward(), std::vector<double>{1, 0, 0},
+                         1e-15));
     // Scaling the state by 3 scales every readout by 9.
     for (double& a : complex.initial_state) a *= 3;
-    EXPECT_TRUE(AllClose(Harness<double>(complex, *kernels).forward(),
-                         std::vector<double>{9, 0, 0}, 1e-14));
+    EXPECT_TRUE(AllClose(Harness<double>(complex, *kernels).forward(), std::vector<double>{9, 0, 0},
+                         1e-14));
   }
 }
 
@@ -228,6 +258,29 @@ TEST(Statevector, RandomCircuitsMatchReference) {
   }
 }
 
+TEST(Statevector, RouterLayoutsMatchReference) {
+  // An encoding layer of input angles on |0..0>, then only shared angles: the layout
+  // of a router, for which the engine may use a cheaper path than the full state.
+  for (const IsaKernels* kernels : core::supported_kernels()) {
+    for (int n = 1; n <= 7; ++n) {
+      for (bool probs : {false, true}) {
+        RandomOptions options;
+        options.n_qubits = n;
+        options.batch_size = 19;
+        options.encoding_layer = true;
+        options.probs = probs;
+        const uint64_t seed = 3000 + 2 * n + probs;
+        const Problem problem = random_problem(seed, options);
+        SCOPED_TRACE(describe(*kernels) + ", seed " + std::to_string(seed));
+        EXPECT_TRUE(AllClose(Harness<double>(problem, *kernels).forward(),
+                             reference_forward(problem), 1e-13));
+        EXPECT_TRUE(AllClose(Harness<float>(problem, *kernels).forward(),
+                             reference_forward(problem), 2e-5));
+      }
+    }
+  }
+}
+
 TEST(Statevector, LargeStatesMatchReference) {
   // Above 10 qubits the engine runs one sample at a time (the "single" kernels).
   for (const IsaKernels* kernels : core::supported_kernels()) {
@@ -239,10 +292,10 @@ TEST(Statevector, LargeStatesMatchReference) {
       options.state_kind = n == 11 ? StateKind::kComplex : StateKind::kNone;
       const Problem problem = random_problem(77 + n, options);
       SCOPED_TRACE(describe(*kernels) + ", n=" + std::to_string(n));
-      EXPECT_TRUE(AllClose(Harness<double>(problem, *kernels).forward(),
-                           reference_forward(problem), 1e-13));
-      EXPECT_TRUE(AllClose(Harness<float>(problem, *kernels).forward(),
-                           reference_forward(problem), 2e-5));
+      EXPECT_TRUE(AllClose(Harness<double>(problem, *kernels).forward(), reference_forward(problem),
+                           1e-13));
+      EXPECT_TRUE(
+          AllClose(Harness<float>(problem, *kernels).forward(), reference_forward(problem), 2e-5));
     }
   }
 }

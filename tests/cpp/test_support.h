@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/compiled_circuit.h"
 #include "core/kernel_table.h"
 #include "core/program.h"
 #include "core/statevector.h"
@@ -150,6 +151,11 @@ struct RandomOptions {
   int64_t n_input_columns = 3;
   int64_t n_weights = 3;
   int64_t n_constants = 2;
+  double input_scale = 2 * kPi;  // inputs uniform in [-input_scale, input_scale]
+  bool input_angles = true;      // false: every angle is shared (weights and constants)
+  // A router's layout: first one input-angle rotation on most wires, straight on |0..0>,
+  // then a body whose angles are all shared.
+  bool encoding_layer = false;
 };
 
 inline bool is_two_qubit_opcode(int opcode) {
@@ -167,6 +173,14 @@ inline Problem random_problem(uint64_t seed, const RandomOptions& options) {
   problem.program = FlatProgram(n);
   FlatProgram& program = problem.program;
 
+  const bool body_inputs = options.input_angles && !options.encoding_layer;
+  if (options.encoding_layer) {
+    for (int wire = 0; wire < n; ++wire) {
+      if (rng.below(4) == 0) continue;  // a wire without a per-sample angle
+      program.add(static_cast<Opcode>(9 + rng.below(3)), wire, -1, ParamSource::kInput,
+                  rng.below(options.n_input_columns));
+    }
+  }
   auto emit = [&](int opcode, int64_t wire) {
     int64_t wire1 = -1;
     if (is_two_qubit_opcode(opcode)) {
@@ -176,7 +190,7 @@ inline Problem random_problem(uint64_t seed, const RandomOptions& options) {
     ParamSource source = ParamSource::kNone;
     int64_t index = -1;
     if (is_rotation_opcode(opcode)) {
-      switch (rng.below(3)) {
+      switch (body_inputs ? rng.below(3) : 1 + rng.below(2)) {
         case 0:
           source = ParamSource::kInput;
           index = rng.below(options.n_input_columns);
@@ -236,7 +250,7 @@ inline Problem random_problem(uint64_t seed, const RandomOptions& options) {
   problem.batch_size = options.batch_size;
   problem.n_input_columns = options.n_input_columns;
   problem.inputs.resize(static_cast<size_t>(options.batch_size * options.n_input_columns));
-  for (double& x : problem.inputs) x = rng.uniform(-2 * kPi, 2 * kPi);
+  for (double& x : problem.inputs) x = rng.uniform(-options.input_scale, options.input_scale);
   problem.state_kind = options.state_kind;
   if (options.state_kind != StateKind::kNone) {
     problem.initial_state.resize(static_cast<size_t>(options.batch_size * problem.state_row()));
@@ -255,6 +269,17 @@ inline Problem random_problem(uint64_t seed, const RandomOptions& options) {
   return problem;
 }
 
+// How many segments of a kind the problem's program compiles to (in double): lets a
+// test assert that it exercises the path it is meant to (fusion, dense runs).
+inline int count_segments(const Problem& problem, core::SegmentKind kind) {
+  const core::CompiledCircuit<double> circuit(problem.parse(), problem.weights.data(),
+                                              problem.constants.data());
+  const auto view = circuit.view();
+  int count = 0;
+  for (int32_t i = 0; i < view.n_segments; ++i) count += view.segments[i].kind == kind;
+  return count;
+}
+
 // ---- running the simulator over a whole batch ----------------------------------------------
 
 template <class Real>
@@ -264,10 +289,10 @@ std::vector<Real> cast_vector(const std::vector<double>& values) {
 
 template <class Real>
 struct Gradients {
-  std::vector<Real> inputs;   // [batch, n_input_columns]
-  std::vector<Real> weights;  // [n_weights], reduced over chunks
+  std::vector<Real> inputs;           // [batch, n_input_columns]
+  std::vector<Real> weights;          // [n_weights], reduced over chunks
   std::vector<Real> weight_partials;  // [n_chunks, n_weights]
-  std::vector<Real> state;    // like the initial state; empty without one
+  std::vector<Real> state;            // like the initial state; empty without one
 };
 
 // The tensors of a problem in precision Real, and a simulator over them.
@@ -324,8 +349,8 @@ class Harness {
   typename StatevectorSimulator<Real>::Gradients pointers(Gradients<Real>& grads) const {
     typename StatevectorSimulator<Real>::Gradients pointers;
     pointers.inputs = grads.inputs.empty() ? nullptr : grads.inputs.data();
-    pointers.weight_partials = grads.weight_partials.empty() ? nullptr
-                                                             : grads.weight_partials.data();
+    pointers.weight_partials =
+        grads.weight_partials.empty() ? nullptr : grads.weight_partials.data();
     pointers.state = grads.state.empty() ? nullptr : grads.state.data();
     return pointers;
   }
@@ -394,16 +419,27 @@ inline Matrix one_qubit_matrix(int opcode, double angle) {
   const Cplx i(0, 1);
   const double r = 1 / std::sqrt(2.0), c = std::cos(angle / 2), s = std::sin(angle / 2);
   switch (opcode) {
-    case 0: return {r, r, r, -r};
-    case 1: return {0, 1, 1, 0};
-    case 2: return {0, -i, i, 0};
-    case 3: return {1, 0, 0, -1};
-    case 4: return {1, 0, 0, i};
-    case 5: return {1, 0, 0, std::exp(i * (kPi / 4))};
-    case 9: return {c, -i * s, -i * s, c};
-    case 10: return {c, -s, s, c};
-    case 11: return {std::exp(-i * (angle / 2)), 0, 0, std::exp(i * (angle / 2))};
-    default: ADD_FAILURE() << "not a one-qubit opcode: " << opcode; return {};
+    case 0:
+      return {r, r, r, -r};
+    case 1:
+      return {0, 1, 1, 0};
+    case 2:
+      return {0, -i, i, 0};
+    case 3:
+      return {1, 0, 0, -1};
+    case 4:
+      return {1, 0, 0, i};
+    case 5:
+      return {1, 0, 0, std::exp(i * (kPi / 4))};
+    case 9:
+      return {c, -i * s, -i * s, c};
+    case 10:
+      return {c, -s, s, c};
+    case 11:
+      return {std::exp(-i * (angle / 2)), 0, 0, std::exp(i * (angle / 2))};
+    default:
+      ADD_FAILURE() << "not a one-qubit opcode: " << opcode;
+      return {};
   }
 }
 
@@ -419,9 +455,12 @@ inline Matrix kron(const Matrix& a, const Matrix& b) {
 inline Matrix two_qubit_matrix(int opcode, double angle) {
   const Cplx i(0, 1);
   switch (opcode) {
-    case 6: return {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0};
-    case 7: return {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, -1};
-    case 8: return {1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    case 6:
+      return {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0};
+    case 7:
+      return {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, -1};
+    case 8:
+      return {1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1};
     case 12:
     case 13:
     case 14: {
@@ -433,7 +472,9 @@ inline Matrix two_qubit_matrix(int opcode, double angle) {
       }
       return out;
     }
-    default: ADD_FAILURE() << "not a two-qubit opcode: " << opcode; return {};
+    default:
+      ADD_FAILURE() << "not a two-qubit opcode: " << opcode;
+      return {};
   }
 }
 
@@ -465,10 +506,17 @@ inline std::vector<Cplx> reference_state(const FlatProgram& program, const doubl
     const int64_t bit0 = n - 1 - words[at + 1];
     double angle = 0;
     switch (static_cast<ParamSource>(words[at + 3])) {
-      case ParamSource::kInput: angle = input_row[words[at + 4]]; break;
-      case ParamSource::kWeight: angle = weights[static_cast<size_t>(words[at + 4])]; break;
-      case ParamSource::kConstant: angle = constants[static_cast<size_t>(words[at + 4])]; break;
-      default: break;
+      case ParamSource::kInput:
+        angle = input_row[words[at + 4]];
+        break;
+      case ParamSource::kWeight:
+        angle = weights[static_cast<size_t>(words[at + 4])];
+        break;
+      case ParamSource::kConstant:
+        angle = constants[static_cast<size_t>(words[at + 4])];
+        break;
+      default:
+        break;
     }
     if (!is_two_qubit_opcode(opcode)) {
       const Matrix m = one_qubit_matrix(opcode, angle);
@@ -578,8 +626,7 @@ template <class A, class E>
   message.precision(17);
   message << failures << " of " << actual.size() << " elements differ; worst at [" << worst
           << "]: " << static_cast<double>(actual[worst]) << " vs expected "
-          << static_cast<double>(expected[worst]) << " (atol " << atol << ", rtol " << rtol
-          << ")";
+          << static_cast<double>(expected[worst]) << " (atol " << atol << ", rtol " << rtol << ")";
   return ::testing::AssertionFailure() << message.str();
 }
 

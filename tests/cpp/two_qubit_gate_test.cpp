@@ -95,8 +95,8 @@ std::vector<Matrix> expected_projectors(const Matrix& u) {
 ::testing::AssertionResult MatricesNear(const Matrix& a, const Matrix& b, double tol) {
   for (size_t i = 0; i < a.size(); ++i) {
     if (!(std::abs(a[i] - b[i]) <= tol)) {
-      return ::testing::AssertionFailure() << "entry (" << i / kDim << ", " << i % kDim
-                                           << ") is " << a[i] << ", expected " << b[i];
+      return ::testing::AssertionFailure() << "entry (" << i / kDim << ", " << i % kDim << ") is "
+                                           << a[i] << ", expected " << b[i];
     }
   }
   return ::testing::AssertionSuccess();
@@ -152,8 +152,7 @@ TEST(TwoQubitGates, ExplicitMatricesAreUnitary) {
     const Matrix u = two_qubit_matrix(gate.opcode, gate.angle);
     Matrix identity(kDim * kDim);
     for (int k = 0; k < kDim; ++k) identity[k * kDim + k] = 1;
-    EXPECT_TRUE(MatricesNear(matmul(u, dagger(u, kDim), kDim), identity, 1e-15))
-        << name_of(gate);
+    EXPECT_TRUE(MatricesNear(matmul(u, dagger(u, kDim), kDim), identity, 1e-15)) << name_of(gate);
   }
   // Spot checks of the Ising matrices: IsingXX(pi) = -i X(x)X, IsingZZ(t) diagonal.
   const Matrix xx = two_qubit_matrix(12, kPi);
@@ -171,8 +170,7 @@ TEST(TwoQubitGates, ColumnsAreUnitVectorsWithExplicitMagnitudes) {
       double norm = 0;
       for (int j = 0; j < kDim; ++j) {
         norm += p[j * kDim + k];
-        EXPECT_NEAR(p[j * kDim + k], std::norm(u[j * kDim + k]), 1e-14) << "|U_" << j << k
-                                                                         << "|^2";
+        EXPECT_NEAR(p[j * kDim + k], std::norm(u[j * kDim + k]), 1e-14) << "|U_" << j << k << "|^2";
       }
       EXPECT_NEAR(norm, 1.0, 1e-14) << "column " << k;
     }
@@ -201,8 +199,8 @@ TEST(TwoQubitGates, RowsRecoveredThroughTheSimulatorAreOrthonormal) {
       for (int j = 0; j < kDim; ++j) {
         Cplx dot = 0;
         for (int m = 0; m < kDim; ++m) dot += std::conj(w[i][m]) * w[j][m];
-        EXPECT_NEAR(std::abs(dot - (i == j ? 1.0 : 0.0)), 0, 1e-14) << "<w_" << i << "|w_" << j
-                                                                    << ">";
+        EXPECT_NEAR(std::abs(dot - (i == j ? 1.0 : 0.0)), 0, 1e-14)
+            << "<w_" << i << "|w_" << j << ">";
       }
     }
   });
