@@ -57,17 +57,12 @@ void fuse_dense_runs(ExactCircuit& circuit) {
       begin = std::max(end, begin + 1);
       continue;
     }
-    // Walk the run backwards: `after` is the product of the segments that follow.
-    Dense after = identity(dim);
+    SharedRun run = multiply_run(circuit, begin, end, dim);
     std::vector<DenseGradientTerm> terms;
-    for (size_t i = end; i-- > begin;) {
-      for (auto& [weight_index, generator] : segment_generators(circuit, segments[i], dim)) {
-        const Dense transported = product(product(after, generator, dim), dagger(after, dim), dim);
-        terms.push_back({weight_index, 0});
-        terms.back().generator_offset = append_matrix(circuit.dense_matrices, transported);
-      }
-      after = product(after, segment_unitary(segments[i], dim), dim);
+    for (const auto& [weight_index, generator] : run.generators) {
+      terms.push_back({weight_index, append_matrix(circuit.dense_matrices, generator)});
     }
+    const Dense& after = run.unitary;
     Segment<double> segment = segments[begin];
     segment.kind = SegmentKind::kDenseUnitary;
     segment.bit0 = segment.bit1 = -1;

@@ -102,4 +102,29 @@ std::vector<std::pair<int64_t, Dense>> segment_generators(const ExactCircuit& ci
   return generators;
 }
 
+SharedRun multiply_run(const ExactCircuit& circuit, size_t begin, size_t end, int64_t dim) {
+  // The generator of a gate at the end of segment i moves to the end of the run
+  // as V G V^dagger with V = U_run U_i^dagger, U_i the product up to segment i.
+  SharedRun run{identity(dim), {}};
+  std::vector<std::pair<Dense, size_t>> products_so_far;  // U_i, first generator of segment i
+  for (size_t i = begin; i < end; ++i) {
+    const Segment<double>& segment = circuit.segments[i];
+    run.unitary = product(segment_unitary(segment, dim), run.unitary, dim);
+    const size_t first = run.generators.size();
+    for (auto& term : segment_generators(circuit, segment, dim)) run.generators.push_back(term);
+    if (run.generators.size() > first) products_so_far.emplace_back(run.unitary, first);
+  }
+  for (size_t k = 0; k < products_so_far.size(); ++k) {
+    const Dense rest = product(run.unitary, dagger(products_so_far[k].first, dim), dim);
+    const Dense rest_dagger = dagger(rest, dim);
+    const size_t last = k + 1 < products_so_far.size() ? products_so_far[k + 1].second
+                                                       : run.generators.size();
+    for (size_t g = products_so_far[k].second; g < last; ++g) {
+      Dense& generator = run.generators[g].second;
+      generator = product(product(rest, generator, dim), rest_dagger, dim);
+    }
+  }
+  return run;
+}
+
 }  // namespace qmoe::core

@@ -25,4 +25,12 @@ std::vector<std::pair<int64_t, Dense>> segment_generators(const ExactCircuit& ci
                                                           const Segment<double>& segment,
                                                           int64_t dim);
 
+// Segments [begin, end) of a lowered circuit as one unitary, with the
+// generators of their trainable angles transported to the end of the run.
+struct SharedRun {
+  Dense unitary;
+  std::vector<std::pair<int64_t, Dense>> generators;
+};
+SharedRun multiply_run(const ExactCircuit& circuit, size_t begin, size_t end, int64_t dim);
+
 }  // namespace qmoe::core

@@ -34,37 +34,36 @@ std::vector<std::pair<int, BlochFactor>> bloch_components(int axis) {
   }
 }
 
-// tr(A P) / dim for the Pauli string P given per wire (wire 0 = most significant bit).
-double pauli_coefficient(const Dense& a, const std::vector<int>& paulis, int n_qubits) {
+// The Pauli string with paulis[w] on wire w (wire 0 = most significant bit).
+Dense pauli_string(const std::vector<int>& paulis, int n_qubits) {
   const int64_t dim = int64_t{1} << n_qubits;
-  std::complex<double> trace = 0;
+  Dense m(static_cast<size_t>(dim * dim));
   for (int64_t row = 0; row < dim; ++row) {
     for (int64_t column = 0; column < dim; ++column) {
-      std::complex<double> p = 1;
-      for (int wire = 0; wire < n_qubits && p != 0.0; ++wire) {
+      std::complex<double> entry = 1;
+      for (int wire = 0; wire < n_qubits && entry != 0.0; ++wire) {
         const int bit = n_qubits - 1 - wire;
-        p *= pauli_entry(paulis[static_cast<size_t>(wire)], (column >> bit) & 1, (row >> bit) & 1);
+        entry *= pauli_entry(paulis[static_cast<size_t>(wire)], (row >> bit) & 1,
+                             (column >> bit) & 1);
       }
-      // tr(A P) = sum_{row, column} A[row][column] P[column][row]
-      trace += a[static_cast<size_t>(row * dim + column)] * p;
+      m[static_cast<size_t>(row * dim + column)] = entry;
     }
   }
-  return trace.real() / static_cast<double>(dim);
+  return m;
 }
 
-Dense diagonal_observable(const ReadoutView& readout, int64_t output, int64_t dim) {
-  Dense o(static_cast<size_t>(dim * dim));
+// The diagonal of readout output m: a Z-string's signs or a basis projector.
+std::vector<double> diagonal(const ReadoutView& readout, int64_t output, int64_t dim) {
+  std::vector<double> values(static_cast<size_t>(dim));
   for (int64_t k = 0; k < dim; ++k) {
-    double value;
     if (readout.probs) {
-      value = k == output ? 1.0 : 0.0;
+      values[static_cast<size_t>(k)] = k == output ? 1.0 : 0.0;
     } else {
       const auto bits = static_cast<unsigned long long>(k & readout.index_masks[output]);
-      value = __builtin_parityll(bits) ? -1.0 : 1.0;
+      values[static_cast<size_t>(k)] = __builtin_parityll(bits) ? -1.0 : 1.0;
     }
-    o[static_cast<size_t>(k * dim + k)] = value;
   }
-  return o;
+  return values;
 }
 
 }  // namespace
@@ -94,21 +93,14 @@ std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& c
     axes[static_cast<size_t>(wire)] = static_cast<int>(segment.pauli);
   }
   // The rest: shared, multiplied into one unitary; generators transported to its end.
-  Dense unitary = identity(dim);
-  std::vector<std::pair<int64_t, Dense>> generators;
   for (size_t i = prefix; i < segments.size(); ++i) {
-    const Segment<double>& segment = segments[i];
-    if (segment.kind == SegmentKind::kPauliRotation && segment.source == ParamSource::kInput) {
+    if (segments[i].kind == SegmentKind::kPauliRotation &&
+        segments[i].source == ParamSource::kInput) {
       return nullptr;
     }
-    const Dense gate = segment_unitary(segment, dim);
-    const Dense gate_dagger = dagger(gate, dim);
-    for (auto& [index, generator] : generators) {
-      generator = product(product(gate, generator, dim), gate_dagger, dim);
-    }
-    for (auto& term : segment_generators(circuit, segment, dim)) generators.push_back(term);
-    unitary = product(gate, unitary, dim);
   }
+  const SharedRun run = multiply_run(circuit, prefix, segments.size(), dim);
+  const Dense& unitary = run.unitary;
 
   auto plan = std::make_unique<ProductStatePlan<Real>>();
   plan->n_qubits = n;
@@ -142,31 +134,44 @@ std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& c
     plan->factors.insert(plan->factors.end(), factors.begin(), factors.end());
   }
 
+  // With S_P = U P U^dagger (P a product of Paulis):
+  //   <O_m> = tr(U^dagger O_m U rho), coefficient tr(O_m S_P) / dim;
+  //   d<O_m>/dw = tr(i/2 U^dagger [G, O_m] U rho), coefficient
+  //   i/2 sum_kl G_kl (O_l - O_k) S_P[l][k] / dim, G the generator at the end of U.
   const Dense unitary_dagger = dagger(unitary, dim);
+  std::vector<Dense> conjugated;  // S_P per product
+  for (const auto& paulis : feature_paulis) {
+    conjugated.push_back(
+        product(product(unitary, pauli_string(paulis, n), dim), unitary_dagger, dim));
+  }
+  std::vector<std::vector<double>> observables;  // diagonal of O_m
+  for (int64_t m = 0; m < plan->n_outputs; ++m) observables.push_back(diagonal(readout, m, dim));
+  const double scale = 1.0 / static_cast<double>(dim);
   for (int64_t m = 0; m < plan->n_outputs; ++m) {
-    const Dense observable = diagonal_observable(readout, m, dim);
-    // <O> = tr(U^dagger O U rho)
-    const Dense heisenberg = product(product(unitary_dagger, observable, dim), unitary, dim);
-    for (const auto& paulis : feature_paulis) {
-      plan->output_coefficients.push_back(
-          static_cast<Real>(pauli_coefficient(heisenberg, paulis, n)));
+    for (const Dense& s : conjugated) {
+      double trace = 0;
+      for (int64_t k = 0; k < dim; ++k) {
+        trace += observables[m][k] * s[static_cast<size_t>(k * dim + k)].real();
+      }
+      plan->output_coefficients.push_back(static_cast<Real>(trace * scale));
     }
   }
-  // d<O>/dw = tr(i/2 U^dagger [G, O] U rho), G the generator at the end of the shared part.
-  for (const auto& [weight_index, generator] : generators) {
+  for (const auto& [weight_index, generator] : run.generators) {
     plan->weight_indices.push_back(weight_index);
     for (int64_t m = 0; m < plan->n_outputs; ++m) {
-      const Dense observable = diagonal_observable(readout, m, dim);
-      Dense commutator = product(generator, observable, dim);
-      const Dense reverse = product(observable, generator, dim);
-      for (size_t i = 0; i < commutator.size(); ++i) {
-        commutator[i] = std::complex<double>(0.0, 0.5) * (commutator[i] - reverse[i]);
-      }
-      const Dense derivative =
-          product(product(unitary_dagger, commutator, dim), unitary, dim);
-      for (const auto& paulis : feature_paulis) {
+      const std::vector<double>& o = observables[m];
+      for (const Dense& s : conjugated) {
+        std::complex<double> trace = 0;
+        for (int64_t k = 0; k < dim; ++k) {
+          for (int64_t l = 0; l < dim; ++l) {
+            const double difference = o[l] - o[k];
+            if (difference == 0.0) continue;
+            trace += generator[static_cast<size_t>(k * dim + l)] * difference *
+                     s[static_cast<size_t>(l * dim + k)];
+          }
+        }
         plan->weight_coefficients.push_back(
-            static_cast<Real>(pauli_coefficient(derivative, paulis, n)));
+            static_cast<Real>((std::complex<double>(0.0, 0.5) * trace).real() * scale));
       }
     }
   }

@@ -50,7 +50,6 @@ StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const R
       weights_(weights, weights + n_weights),
       kernels_(pick_kernel_set<Real>(kernels, program.n_qubits)),
       exact_(lower_program_weights(program, weights, constants)),
-      circuit_(exact_),
       chunk_size_(chunk_size_for(program.n_qubits, kernels_.lanes)) {
   int64_t n_constants = 0;
   for (const Operation& op : program.operations) {
@@ -72,13 +71,18 @@ StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const R
 }
 
 template <class Real>
-int64_t StatevectorSimulator<Real>::workspace_length() const {
-  int64_t length = workspace_size(circuit_.view(), readout(), n_weights_, kernels_.lanes);
-  if (product_state_) {
-    length = std::max(length, product_state_workspace_size(product_state_view_, n_weights_,
-                                                           kernels_.lanes));
+const CompiledCircuit<Real>& StatevectorSimulator<Real>::circuit() const {
+  std::call_once(circuit_built_,
+                 [this] { circuit_ = std::make_unique<CompiledCircuit<Real>>(exact_); });
+  return *circuit_;
+}
+
+template <class Real>
+int64_t StatevectorSimulator<Real>::workspace_length(bool product_path) const {
+  if (product_path) {
+    return product_state_workspace_size(product_state_view_, n_weights_, kernels_.lanes);
   }
-  return length;
+  return workspace_size(circuit().view(), readout(), n_weights_, kernels_.lanes);
 }
 
 template <class Real>
@@ -88,9 +92,9 @@ ReadoutView StatevectorSimulator<Real>::readout() const {
 
 template <class Real>
 ChunkTask<Real> StatevectorSimulator<Real>::make_task(const BatchView<Real>& batch,
-                                                      int64_t chunk) const {
+                                                      int64_t chunk, bool product_path) const {
   ChunkTask<Real> task;
-  task.circuit = circuit_.view();
+  if (!product_path) task.circuit = circuit().view();
   task.batch = batch;
   task.readout = readout();
   task.begin = chunk * chunk_size_;
@@ -103,11 +107,11 @@ ChunkTask<Real> StatevectorSimulator<Real>::make_task(const BatchView<Real>& bat
 template <class Real>
 void StatevectorSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
                                          int64_t chunk_end, Real* out) const {
-  std::vector<Real> workspace(static_cast<size_t>(workspace_length()));
-  const auto kernel =
-      use_product_state(batch) ? kernels_.product_state_forward : kernels_.forward;
+  const bool product_path = use_product_state(batch);
+  std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path)));
+  const auto kernel = product_path ? kernels_.product_state_forward : kernels_.forward;
   for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-    ChunkTask<Real> task = make_task(batch, chunk);
+    ChunkTask<Real> task = make_task(batch, chunk, product_path);
     task.workspace = workspace.data();
     task.out = out;
     kernel(task);
@@ -143,11 +147,12 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
                                           int64_t chunk_end, const Gradients& gradients) const {
   const bool shift = method == DiffMethod::kParameterShift;
   if (shift) prepare_shifts();
-  std::vector<Real> workspace(static_cast<size_t>(workspace_length()));
-  const auto adjoint =
-      use_product_state(batch) ? kernels_.product_state_adjoint : kernels_.adjoint;
+  // Parameter shift runs the statevector kernels on shifted circuits.
+  const bool product_path = !shift && use_product_state(batch);
+  std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path)));
+  const auto adjoint = product_path ? kernels_.product_state_adjoint : kernels_.adjoint;
   for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-    ChunkTask<Real> task = make_task(batch, chunk);
+    ChunkTask<Real> task = make_task(batch, chunk, product_path);
     task.workspace = workspace.data();
     task.grad_out = grad_out;
     task.grad_inputs = gradients.inputs;
@@ -164,7 +169,7 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
     kernels_.parameter_shift(task);
     if (gradients.state != nullptr) {
       // Amplitudes have no shift rule: their gradient comes from one reverse sweep.
-      ChunkTask<Real> state_task = make_task(batch, chunk);
+      ChunkTask<Real> state_task = make_task(batch, chunk, false);
       state_task.workspace = workspace.data();
       state_task.grad_out = grad_out;
       state_task.grad_state = gradients.state;

@@ -58,11 +58,12 @@ class StatevectorSimulator {
 
  private:
   ReadoutView readout() const;
-  ChunkTask<Real> make_task(const BatchView<Real>& batch, int64_t chunk) const;
+  ChunkTask<Real> make_task(const BatchView<Real>& batch, int64_t chunk, bool product_path) const;
   bool use_product_state(const BatchView<Real>& batch) const {
     return product_state_ != nullptr && batch.initial_state == nullptr;
   }
-  int64_t workspace_length() const;
+  int64_t workspace_length(bool product_path) const;
+  const CompiledCircuit<Real>& circuit() const;
   void prepare_shifts() const;
   void build_shifts() const;
 
@@ -75,7 +76,9 @@ class StatevectorSimulator {
   std::vector<double> constants_;
   KernelSet<Real> kernels_;
   ExactCircuit exact_;
-  CompiledCircuit<Real> circuit_;
+  // Built on first use: circuits with a product-state plan may never need it.
+  mutable std::unique_ptr<CompiledCircuit<Real>> circuit_;
+  mutable std::once_flag circuit_built_;
   int64_t chunk_size_;
   std::unique_ptr<ProductStatePlan<Real>> product_state_;  // null: not that shape
   ProductStateView<Real> product_state_view_{};
