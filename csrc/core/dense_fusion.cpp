@@ -12,8 +12,9 @@
 namespace qmoe::core {
 namespace {
 
-// Beyond 4 qubits a dense product costs more than the gates it replaces.
-constexpr int kMaxDenseQubits = 4;
+// Beyond 3 qubits the per-call transport of every generator (weights x 2**3n)
+// outweighs what the dense product saves per sample at moderate batch sizes.
+constexpr int kMaxDenseQubits = 3;
 
 bool is_shared(const Segment<double>& segment) {
   return segment.kind != SegmentKind::kPauliRotation || segment.source != ParamSource::kInput;

@@ -7,8 +7,9 @@
 namespace qmoe::core {
 namespace {
 
-// Features beyond this many products cost more than simulating the state.
-constexpr int kMaxProductStateQubits = 4;
+// Beyond this, the per-call coefficients (weights x outputs x 3**n products x
+// 4**n) cost more than the path saves at moderate batch sizes.
+constexpr int kMaxProductStateQubits = 3;
 
 // The single-qubit Paulis I, X, Y, Z as 2x2 row-major matrices.
 std::complex<double> pauli_entry(int pauli, int row, int column) {

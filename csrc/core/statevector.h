@@ -59,9 +59,7 @@ class StatevectorSimulator {
  private:
   ReadoutView readout() const;
   ChunkTask<Real> make_task(const BatchView<Real>& batch, int64_t chunk, bool product_path) const;
-  bool use_product_state(const BatchView<Real>& batch) const {
-    return product_state_ != nullptr && batch.initial_state == nullptr;
-  }
+  bool use_product_state(const BatchView<Real>& batch) const;
   int64_t workspace_length(bool product_path) const;
   const CompiledCircuit<Real>& circuit() const;
   void prepare_shifts() const;
@@ -80,8 +78,10 @@ class StatevectorSimulator {
   mutable std::unique_ptr<CompiledCircuit<Real>> circuit_;
   mutable std::once_flag circuit_built_;
   int64_t chunk_size_;
-  std::unique_ptr<ProductStatePlan<Real>> product_state_;  // null: not that shape
-  ProductStateView<Real> product_state_view_{};
+  // Built on first use by a batch that pays for it; null: not that shape.
+  mutable std::unique_ptr<ProductStatePlan<Real>> product_state_;
+  mutable ProductStateView<Real> product_state_view_{};
+  mutable std::once_flag product_state_built_;
 
   // Parameter-shift circuits, built once on first use; chunks may run in parallel
   // from the start, so the first use is guarded.

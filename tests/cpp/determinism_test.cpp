@@ -117,9 +117,9 @@ TEST(Determinism, SingleSampleKernels) {
 }
 
 TEST(Determinism, DenseRuns) {
-  // 4 qubits, every angle shared: dense unitaries, whose weight gradients come from
-  // outer products accumulated over a chunk. 2048 samples a chunk in double.
-  const Problem problem = many_chunk_problem(4, 4 * 2048 + 100, StateKind::kNone, false);
+  // 3 qubits, every angle shared: dense unitaries, whose weight gradients come from
+  // outer products accumulated over a chunk. 4096 samples a chunk in double.
+  const Problem problem = many_chunk_problem(3, 3 * 4096 + 100, StateKind::kNone, false);
   ASSERT_GT(count_segments(problem, core::SegmentKind::kDenseUnitary), 0);
   CheckSchedulesAgree<double>(problem, 4, {DiffMethod::kAdjoint});
   CheckSchedulesAgree<float>(problem, 2, {DiffMethod::kAdjoint});
