@@ -37,61 +37,8 @@ struct TrigConstants<float> {
   static constexpr float kFastTrigLimit = 1.0e4f;
 };
 
-// sin(r), cos(r) for |r| <= pi/4; Taylor terms to below the precision of Real.
-inline void sincos_reduced(double r, double& sin_r, double& cos_r) {
-  const double r2 = r * r;
-  double s = -7.6471637318198164759e-13;  // -1/15!
-  s = s * r2 + 1.6059043836821614599e-10;
-  s = s * r2 - 2.5052108385441718775e-08;
-  s = s * r2 + 2.7557319223985890653e-06;
-  s = s * r2 - 1.9841269841269841270e-04;
-  s = s * r2 + 8.3333333333333333333e-03;
-  s = s * r2 - 1.6666666666666666667e-01;
-  sin_r = r + r * r2 * s;
-  double c = 1.5619206968586225e-16;  // 1/18!
-  c = c * r2 - 4.7794773323873853e-14;
-  c = c * r2 + 1.1470745597729725e-11;
-  c = c * r2 - 2.0876756987868099e-09;
-  c = c * r2 + 2.7557319223985891e-07;
-  c = c * r2 - 2.4801587301587302e-05;
-  c = c * r2 + 1.3888888888888889e-03;
-  c = c * r2 - 4.1666666666666667e-02;
-  c = c * r2 + 0.5;
-  cos_r = 1.0 - r2 * c;
-}
-
-inline void sincos_reduced(float r, float& sin_r, float& cos_r) {
-  const float r2 = r * r;
-  float s = 2.7557319e-06f;  // 1/9!
-  s = s * r2 - 1.9841270e-04f;
-  s = s * r2 + 8.3333333e-03f;
-  s = s * r2 - 1.6666667e-01f;
-  sin_r = r + r * r2 * s;
-  float c = -2.7557319e-07f;  // -1/10!
-  c = c * r2 + 2.4801587e-05f;
-  c = c * r2 - 1.3888889e-03f;
-  c = c * r2 + 4.1666667e-02f;
-  c = c * r2 - 0.5f;
-  cos_r = 1.0f + r2 * c;
-}
-
-// sin and cos of x for |x| <= TrigConstants<Real>::kFastTrigLimit.
-template <class Real>
-inline void fast_sincos(Real x, Real& sin_x, Real& cos_x) {
-  using K = TrigConstants<Real>;
-  // Adding and subtracting 1.5 * 2**mantissa rounds to the nearest integer.
-  const Real j = (x * K::kTwoOverPi + K::kRoundingShift) - K::kRoundingShift;
-  const Real r = ((x - j * K::kPiOver2Part1) - j * K::kPiOver2Part2) - j * K::kPiOver2Part3;
-  Real sin_r, cos_r;
-  sincos_reduced(r, sin_r, cos_r);
-  const auto quadrant = static_cast<int32_t>(static_cast<int64_t>(j) & 3);
-  const Real swapped_sin = (quadrant & 1) ? cos_r : sin_r;
-  const Real swapped_cos = (quadrant & 1) ? sin_r : cos_r;
-  sin_x = (quadrant & 2) ? -swapped_sin : swapped_sin;
-  cos_x = ((quadrant + 1) & 2) ? -swapped_cos : swapped_cos;
-}
-
-// fast_sincos on a whole vector of lanes, branch-free.
+// sin and cos of every lane of x: Cody-Waite reduction by pi/2, Taylor terms on
+// [-pi/4, pi/4] to below the precision of Real, the quadrant chosen by selects.
 template <class Real, int Lanes>
 inline void fast_sincos_vector(LaneVector<Real, Lanes> x, LaneVector<Real, Lanes>& sin_x,
                                LaneVector<Real, Lanes>& cos_x) {
@@ -134,6 +81,15 @@ inline void fast_sincos_vector(LaneVector<Real, Lanes> x, LaneVector<Real, Lanes
   const auto swapped_cos = odd ? s : c;
   sin_x = ((quadrant & 2) != 0) ? -swapped_sin : swapped_sin;
   cos_x = (((quadrant + 1) & 2) != 0) ? -swapped_cos : swapped_cos;
+}
+
+// sin and cos of one x, |x| <= TrigConstants<Real>::kFastTrigLimit.
+template <class Real>
+inline void fast_sincos(Real x, Real& sin_x, Real& cos_x) {
+  LaneVector<Real, 1> sine, cosine;
+  fast_sincos_vector<Real, 1>(LaneVector<Real, 1>{x}, sine, cosine);
+  sin_x = sine[0];
+  cos_x = cosine[0];
 }
 
 // sin and cos of every lane; out-of-range or NaN lanes take the library path.
