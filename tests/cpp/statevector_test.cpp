@@ -14,6 +14,13 @@
 namespace qmoe::test_support {
 namespace {
 
+// Both precisions of one kernel set against the dense reference simulator.
+void ExpectForwardMatchesReference(const Problem& problem, const IsaKernels& kernels) {
+  const std::vector<double> expected = reference_forward(problem);
+  EXPECT_TRUE(AllClose(Harness<double>(problem, kernels).forward(), expected, 1e-13));
+  EXPECT_TRUE(AllClose(Harness<float>(problem, kernels).forward(), expected, 2e-5));
+}
+
 const std::vector<double> kAngles = {-4.0, -kPi / 2, -0.3, 0.0, 0.25, 1.0, kPi / 2, 2.5, kPi};
 
 FlatProgram ghz(int n) {
@@ -248,10 +255,7 @@ TEST(Statevector, RandomCircuitsMatchReference) {
           const uint64_t seed = 1000 + 10 * n + static_cast<uint64_t>(state) * 2 + probs;
           const Problem problem = random_problem(seed, options);
           SCOPED_TRACE(describe(*kernels) + ", seed " + std::to_string(seed));
-          EXPECT_TRUE(AllClose(Harness<double>(problem, *kernels).forward(),
-                               reference_forward(problem), 1e-13));
-          EXPECT_TRUE(AllClose(Harness<float>(problem, *kernels).forward(),
-                               reference_forward(problem), 2e-5));
+          ExpectForwardMatchesReference(problem, *kernels);
         }
       }
     }
@@ -272,10 +276,7 @@ TEST(Statevector, RouterLayoutsMatchReference) {
         const uint64_t seed = 3000 + 2 * n + probs;
         const Problem problem = random_problem(seed, options);
         SCOPED_TRACE(describe(*kernels) + ", seed " + std::to_string(seed));
-        EXPECT_TRUE(AllClose(Harness<double>(problem, *kernels).forward(),
-                             reference_forward(problem), 1e-13));
-        EXPECT_TRUE(AllClose(Harness<float>(problem, *kernels).forward(),
-                             reference_forward(problem), 2e-5));
+        ExpectForwardMatchesReference(problem, *kernels);
       }
     }
   }
@@ -292,10 +293,7 @@ TEST(Statevector, LargeStatesMatchReference) {
       options.state_kind = n == 11 ? StateKind::kComplex : StateKind::kNone;
       const Problem problem = random_problem(77 + n, options);
       SCOPED_TRACE(describe(*kernels) + ", n=" + std::to_string(n));
-      EXPECT_TRUE(AllClose(Harness<double>(problem, *kernels).forward(), reference_forward(problem),
-                           1e-13));
-      EXPECT_TRUE(
-          AllClose(Harness<float>(problem, *kernels).forward(), reference_forward(problem), 2e-5));
+      ExpectForwardMatchesReference(problem, *kernels);
     }
   }
 }
