@@ -4,13 +4,16 @@
 PYTHON ?= python3
 MAX_JOBS ?= 2
 CPP_BUILD_DIR ?= build/cpp
+AARCH64_BUILD_DIR ?= build/aarch64
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := cmake g++ libgtest-dev ccache
+# test-aarch64 only: the cross compiler, QEMU user-mode emulation, GoogleTest's sources.
+AARCH64_PACKAGES := cmake g++-aarch64-linux-gnu qemu-user googletest
 
 export MAX_JOBS
 
 .PHONY: all deps system-deps python-deps build build-python build-cpp test test-cpp test-python \
-        bench lint clean
+        aarch64-deps test-aarch64 bench lint clean
 
 all: build
 
@@ -43,6 +46,20 @@ test-cpp:
 
 test-python:
 	$(PYTHON) -m pytest tests/python -q
+
+# Not part of `make test`: the core and its C++ tests cross-built for aarch64 (baseline
+# kernels only) and run under qemu-aarch64.
+aarch64-deps:
+	@if ! dpkg -s $(AARCH64_PACKAGES) >/dev/null 2>&1; then \
+	  echo "installing $(AARCH64_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(AARCH64_PACKAGES); \
+	fi
+
+test-aarch64: aarch64-deps
+	cmake -S . -B $(AARCH64_BUILD_DIR) --no-warn-unused-cli -DCMAKE_BUILD_TYPE=Release -DQMOE_BUILD_OPS=OFF \
+	  -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake -DQMOE_GTEST_FROM_SOURCE=ON >/dev/null
+	cmake --build $(AARCH64_BUILD_DIR) -j $(MAX_JOBS)
+	ctest --test-dir $(AARCH64_BUILD_DIR) --output-on-failure -j $(MAX_JOBS)
 
 bench: build-python
 	$(PYTHON) benchmarks/bench_circuit.py

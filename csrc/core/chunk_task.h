@@ -64,34 +64,81 @@ struct ChunkTask {
   const ProductStateView<Real>* product_state = nullptr;
 };
 
-// Per-chunk scratch memory, in units of Real, for a kernel with this many
-// lanes. The dense-run accumulators and scratch sit at its end.
-template <class Real>
-int64_t dense_workspace_size(const CircuitView<Real>& circuit, int lanes) {
-  const int64_t dim = int64_t{1} << circuit.n_qubits;
-  const int64_t accumulators = circuit.n_accumulator_slots * dim * dim * 2 * lanes;
-  const int64_t scratch = circuit.n_accumulator_slots > 0 ? 2 * dim * lanes : 0;
-  return accumulators + scratch;
-}
+// Where each buffer of a statevector kernel's per-chunk scratch memory starts,
+// in units of Real, for a kernel with this many lanes. Every buffer is a whole
+// number of lane blocks.
+struct WorkspaceLayout {
+  int64_t psi, lambda;              // 2**n amplitudes: the state and the adjoint state
+  int64_t spare_psi, spare_lambda;  // targets of permutations, swapped with psi and lambda
+  int64_t rotations;                // per-sample cos/sin of each rotation slot
+  int64_t lane_buffer;              // 2**n reals: probabilities, or the folded readout
+  int64_t readout_a, readout_b;     // one readout each (parameter shift: plus and minus)
+  int64_t gradient;                 // 2 reals
+  int64_t weight_accumulators;      // n_weights reals
+  int64_t wire_states;              // product-state prefix: one 2-vector per wire
+  int64_t wire_environments;        // and the adjoint state contracted onto each wire
+  int64_t contraction;              // 2**(n-1) amplitudes, scratch of the contraction
+  int64_t dense_accumulators;       // 4**n complex per dense slot
+  int64_t dense_scratch;            // 2**n amplitudes
+  int64_t total;
+};
 
 template <class Real>
-int64_t workspace_size(const CircuitView<Real>& circuit, const ReadoutView& readout,
-                       int64_t n_weights, int lanes) {
+WorkspaceLayout workspace_layout(const CircuitView<Real>& circuit, const ReadoutView& readout,
+                                 int64_t n_weights, int lanes) {
   const int64_t dim = int64_t{1} << circuit.n_qubits;
+  const int64_t amplitudes = 2 * dim * lanes;
+  WorkspaceLayout layout{};
+  int64_t next = 0;
+  auto take = [&](int64_t length) {
+    const int64_t start = next;
+    next += length;
+    return start;
+  };
+  layout.psi = take(amplitudes);
+  layout.lambda = take(amplitudes);
+  bool permutes = false;
+  for (int32_t i = 0; i < circuit.n_segments; ++i) {
+    permutes = permutes || circuit.segments[i].kind == SegmentKind::kPermutation;
+  }
+  layout.spare_psi = take(permutes ? amplitudes : 0);
+  layout.spare_lambda = take(permutes ? amplitudes : 0);
+  layout.rotations = take(2 * circuit.n_rotation_slots * lanes);
+  layout.lane_buffer = take(dim * lanes);
   const int64_t width = readout_width(readout, circuit.n_qubits);
-  const int64_t states = 2 * (2 * dim * lanes);        // psi and lambda
-  const int64_t rotations = 2 * circuit.n_rotation_slots * lanes;
-  const int64_t lane_buffers = (dim + 2 * width + 2) * lanes;  // probs, two readouts, scratch
-  const int64_t weight_accumulators = n_weights * lanes;
-  return states + rotations + lane_buffers + weight_accumulators +
-         dense_workspace_size(circuit, lanes);
+  layout.readout_a = take(width * lanes);
+  layout.readout_b = take(width * lanes);
+  layout.gradient = take(2 * lanes);
+  layout.weight_accumulators = take(n_weights * lanes);
+  layout.wire_states = take(4 * circuit.n_qubits * lanes);
+  layout.wire_environments = take(4 * circuit.n_qubits * lanes);
+  layout.contraction = take(dim * lanes);
+  layout.dense_accumulators = take(circuit.n_accumulator_slots * dim * dim * 2 * lanes);
+  layout.dense_scratch = take(circuit.n_accumulator_slots > 0 ? amplitudes : 0);
+  layout.total = next;
+  return layout;
 }
 
-// Start of the dense accumulators (slot after slot), then the dense scratch state.
+// The buffers of one chunk's workspace, as pointers.
 template <class Real>
-Real* dense_workspace(const ChunkTask<Real>& task, int lanes) {
-  return task.workspace + workspace_size(task.circuit, task.readout, task.n_weights, lanes) -
-         dense_workspace_size(task.circuit, lanes);
+struct ChunkBuffers {
+  Real *psi, *lambda, *spare_psi, *spare_lambda, *rotations, *lane_buffer, *readout_a,
+      *readout_b, *gradient, *weight_accumulators, *wire_states, *wire_environments,
+      *contraction, *dense_accumulators, *dense_scratch;
+};
+
+template <class Real>
+ChunkBuffers<Real> chunk_buffers(const ChunkTask<Real>& task, int lanes) {
+  const WorkspaceLayout layout = workspace_layout(task.circuit, task.readout, task.n_weights, lanes);
+  Real* w = task.workspace;
+  return {w + layout.psi,          w + layout.lambda,
+          w + layout.spare_psi,    w + layout.spare_lambda,
+          w + layout.rotations,    w + layout.lane_buffer,
+          w + layout.readout_a,    w + layout.readout_b,
+          w + layout.gradient,     w + layout.weight_accumulators,
+          w + layout.wire_states,  w + layout.wire_environments,
+          w + layout.contraction,  w + layout.dense_accumulators,
+          w + layout.dense_scratch};
 }
 
 }  // namespace qmoe::core

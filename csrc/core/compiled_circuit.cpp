@@ -39,6 +39,7 @@ Segment<double> blank_segment(SegmentKind kind, int n_qubits, int wire0, int wir
   segment.rotation_slot = -1;
   segment.dense_offset = -1;
   segment.accumulator_slot = -1;
+  segment.permutation_offset = -1;
   return segment;
 }
 
@@ -206,7 +207,9 @@ CompiledCircuit<Real>::CompiledCircuit(const Program& program, const Real* weigh
 
 template <class Real>
 CompiledCircuit<Real>::CompiledCircuit(ExactCircuit exact) : n_qubits_(exact.n_qubits) {
+  split_product_prefix(exact);
   fuse_dense_runs(exact);
+  merge_permutations(exact);
   for (const Segment<double>& source : exact.segments) {
     Segment<Real> segment{};
     segment.kind = source.kind;
@@ -224,6 +227,7 @@ CompiledCircuit<Real>::CompiledCircuit(ExactCircuit exact) : n_qubits_(exact.n_q
     segment.rotation_slot = source.rotation_slot;
     segment.dense_offset = source.dense_offset;
     segment.accumulator_slot = source.accumulator_slot;
+    segment.permutation_offset = source.permutation_offset;
     segments_.push_back(segment);
   }
   for (const GradientTerm<double>& term : exact.terms) {
@@ -233,6 +237,9 @@ CompiledCircuit<Real>::CompiledCircuit(ExactCircuit exact) : n_qubits_(exact.n_q
   dense_matrices_.assign(exact.dense_matrices.begin(), exact.dense_matrices.end());
   dense_terms_ = exact.dense_terms;
   n_accumulator_slots_ = exact.n_accumulator_slots;
+  n_prefix_segments_ = exact.n_prefix_segments;
+  permutations_ = exact.permutations;
+  permutation_signs_.assign(exact.permutation_signs.begin(), exact.permutation_signs.end());
 }
 
 template class CompiledCircuit<float>;

@@ -19,6 +19,7 @@ enum class SegmentKind : int32_t {
   kCz = 3,
   kSwap = 4,
   kDenseUnitary = 5,  // a run of shared-angle segments as one 2**n x 2**n unitary (small n)
+  kPermutation = 6,   // a run of CNOT, CZ and SWAP as one signed permutation of amplitudes
 };
 
 // Generators of rotations. Each squares to the identity.
@@ -51,6 +52,9 @@ struct Segment {
   // gradient terms dense_terms[first_term ..), products accumulated in accumulator_slot
   int64_t dense_offset;
   int32_t accumulator_slot;
+  // kPermutation: (U psi)_k = sign_k psi_{source_k}, tables at permutations + permutation_offset
+  // (source, dim entries, then the inverse's) and permutation_signs + permutation_offset
+  int64_t permutation_offset;
 };
 
 // A trainable angle inside a dense run: its generator transported to the end
@@ -61,16 +65,24 @@ struct DenseGradientTerm {
 };
 
 // Plain view handed to the instruction-set specific kernels.
+//
+// The first n_prefix_segments segments are one-qubit gates that act before any
+// entangling gate on their wire. From |0...0> they leave a product state, which
+// the kernels build directly from one 2-vector per wire instead of running them
+// over the whole state; with an initial state they run as any other segment.
 template <class Real>
 struct CircuitView {
   int n_qubits;
   const Segment<Real>* segments;
   int32_t n_segments;
+  int32_t n_prefix_segments;
   const GradientTerm<Real>* terms;
   int32_t n_rotation_slots;
   const Real* dense_matrices;
   const DenseGradientTerm* dense_terms;
   int32_t n_accumulator_slots;  // each holds 2**n x 2**n complex per lane
+  const int32_t* permutations;
+  const Real* permutation_signs;
 };
 
 // A parameter-shift evaluation moves one operation's angle by `offset`.
@@ -89,6 +101,9 @@ struct ExactCircuit {
   std::vector<double> dense_matrices;
   std::vector<DenseGradientTerm> dense_terms;
   int32_t n_accumulator_slots = 0;
+  int32_t n_prefix_segments = 0;
+  std::vector<int32_t> permutations;
+  std::vector<double> permutation_signs;
 };
 
 // Lowers a program: shared angles evaluated, one-qubit runs fused per wire.
@@ -102,7 +117,18 @@ ExactCircuit lower_program_weights(const Program& program, const Real* weights,
 
 // For small states, replaces runs of shared-angle segments by dense unitaries
 // where that costs fewer operations per sample (dense_fusion.cpp).
+// Only segments from n_prefix_segments on are considered.
 void fuse_dense_runs(ExactCircuit& circuit);
+
+// Moves every one-qubit segment that acts before any entangling gate on its
+// wire to the front, in order, and counts them in n_prefix_segments
+// (segment_passes.cpp). Reordering is exact: the moved gates commute with
+// everything they pass.
+void split_product_prefix(ExactCircuit& circuit);
+
+// Replaces runs of two or more CNOT, CZ and SWAP segments after the prefix by
+// one kPermutation segment each (segment_passes.cpp).
+void merge_permutations(ExactCircuit& circuit);
 
 template <class Real>
 class CompiledCircuit {
@@ -113,9 +139,17 @@ class CompiledCircuit {
   explicit CompiledCircuit(ExactCircuit exact);
 
   CircuitView<Real> view() const {
-    return {n_qubits_,          segments_.data(),       static_cast<int32_t>(segments_.size()),
-            terms_.data(),      n_rotation_slots_,      dense_matrices_.data(),
-            dense_terms_.data(), n_accumulator_slots_};
+    return {n_qubits_,
+            segments_.data(),
+            static_cast<int32_t>(segments_.size()),
+            n_prefix_segments_,
+            terms_.data(),
+            n_rotation_slots_,
+            dense_matrices_.data(),
+            dense_terms_.data(),
+            n_accumulator_slots_,
+            permutations_.data(),
+            permutation_signs_.data()};
   }
 
  private:
@@ -126,6 +160,9 @@ class CompiledCircuit {
   std::vector<Real> dense_matrices_;
   std::vector<DenseGradientTerm> dense_terms_;
   int32_t n_accumulator_slots_ = 0;
+  int32_t n_prefix_segments_ = 0;
+  std::vector<int32_t> permutations_;
+  std::vector<Real> permutation_signs_;
 };
 
 extern template class CompiledCircuit<float>;

@@ -45,9 +45,10 @@ int64_t append_matrix(std::vector<double>& pool, const Dense& matrix) {
 void fuse_dense_runs(ExactCircuit& circuit) {
   if (circuit.n_qubits > kMaxDenseQubits) return;
   const int64_t dim = int64_t{1} << circuit.n_qubits;
-  std::vector<Segment<double>> fused;
   const auto& segments = circuit.segments;
-  size_t begin = 0;
+  const auto prefix_end = static_cast<size_t>(circuit.n_prefix_segments);
+  std::vector<Segment<double>> fused(segments.begin(), segments.begin() + prefix_end);
+  size_t begin = prefix_end;
   while (begin < segments.size()) {
     size_t end = begin;
     int64_t cost = 0;

@@ -93,7 +93,7 @@ int64_t StatevectorSimulator<Real>::workspace_length(bool product_path) const {
   if (product_path) {
     return product_state_workspace_size(product_state_view_, n_weights_, kernels_.lanes);
   }
-  return workspace_size(circuit().view(), readout(), n_weights_, kernels_.lanes);
+  return workspace_layout(circuit().view(), readout(), n_weights_, kernels_.lanes).total;
 }
 
 template <class Real>

@@ -118,6 +118,17 @@ std::vector<Case> random_cases() {
     c.options.probs = n % 2 == 0;
     cases.push_back(c);
   }
+  // Runs of CNOT, CZ and SWAP: merged into signed permutations.
+  for (int n = 2; n <= 6; ++n) {
+    Case c;
+    c.seed = 7700 + n;
+    c.options.n_qubits = n;
+    c.options.batch_size = 5;
+    c.options.state_kind = static_cast<StateKind>(n % 3);
+    c.options.probs = n % 2 == 1;
+    c.options.entangler_runs = true;
+    cases.push_back(c);
+  }
   return cases;
 }
 
@@ -128,15 +139,20 @@ std::string describe_case(const Case& c) {
          kStates[static_cast<int>(c.options.state_kind)] +
          (c.options.probs ? ", probs" : ", expval") +
          (c.options.input_angles ? "" : ", shared angles only") +
-         (c.options.encoding_layer ? ", router layout" : "");
+         (c.options.encoding_layer ? ", router layout" : "") +
+         (c.options.entangler_runs ? ", entangler runs" : "");
 }
 
 TEST(Adjoint, CasesCoverFusedAndDenseSegments) {
   // Guards the coverage of the tests below: if the compiler stops producing these
   // segment kinds for the random cases, the cases need revisiting.
-  int fused = 0, dense = 0, per_sample = 0;
+  int fused = 0, dense = 0, per_sample = 0, permutations = 0, product_prefixes = 0;
   for (const Case& c : random_cases()) {
     const Problem problem = random_problem(c.seed, c.options);
+    permutations += count_segments(problem, core::SegmentKind::kPermutation);
+    // the prefix becomes a product state only when the block starts from |0..0>
+    product_prefixes +=
+        problem.state_kind == StateKind::kNone && count_prefix_segments(problem) > 0;
     fused += count_segments(problem, core::SegmentKind::kSharedSingleQubit);
     per_sample += count_segments(problem, core::SegmentKind::kPauliRotation);
     const int dense_here = count_segments(problem, core::SegmentKind::kDenseUnitary);
@@ -149,6 +165,8 @@ TEST(Adjoint, CasesCoverFusedAndDenseSegments) {
   EXPECT_GT(fused, 20);
   EXPECT_GT(per_sample, 20);
   EXPECT_GT(dense, 3);
+  EXPECT_GT(permutations, 5);
+  EXPECT_GT(product_prefixes, 5);
 }
 
 TEST(Adjoint, MatchesFiniteDifferences) {

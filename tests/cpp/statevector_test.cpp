@@ -282,6 +282,30 @@ TEST(Statevector, RouterLayoutsMatchReference) {
   }
 }
 
+TEST(Statevector, EntanglerRunsMatchReference) {
+  // Runs of CNOT, CZ and SWAP become one signed permutation; one-qubit gates ahead
+  // of every entangling gate on their wire become the product-state prefix.
+  for (const IsaKernels* kernels : core::supported_kernels()) {
+    for (int n = 2; n <= 8; ++n) {
+      for (StateKind state : {StateKind::kNone, StateKind::kComplex}) {
+        RandomOptions options;
+        options.n_qubits = n;
+        options.n_extra_ops = 20;
+        options.batch_size = 21;
+        options.state_kind = state;
+        options.probs = n % 2 == 0;
+        options.entangler_runs = true;
+        const uint64_t seed = 4000 + 2 * n + static_cast<uint64_t>(state);
+        const Problem problem = random_problem(seed, options);
+        // up to 3 qubits, dense fusion takes the runs first
+        if (n > 3) ASSERT_GT(count_segments(problem, core::SegmentKind::kPermutation), 0);
+        SCOPED_TRACE(describe(*kernels) + ", seed " + std::to_string(seed));
+        ExpectForwardMatchesReference(problem, *kernels);
+      }
+    }
+  }
+}
+
 TEST(Statevector, LargeStatesMatchReference) {
   // Above 10 qubits the engine runs one sample at a time (the "single" kernels).
   for (const IsaKernels* kernels : core::supported_kernels()) {

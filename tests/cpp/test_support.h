@@ -156,6 +156,8 @@ struct RandomOptions {
   // A router's layout: first one input-angle rotation on most wires, straight on |0..0>,
   // then a body whose angles are all shared.
   bool encoding_layer = false;
+  // After every CNOT, CZ or SWAP, 1 to 3 more of them: runs merged into one permutation.
+  bool entangler_runs = false;
 };
 
 inline bool is_two_qubit_opcode(int opcode) {
@@ -234,6 +236,10 @@ inline Problem random_problem(uint64_t seed, const RandomOptions& options) {
         emit(one_qubit, wire);
       }
     }
+    if (options.entangler_runs && opcode >= 6 && opcode <= 8) {
+      const int64_t extra = 1 + rng.below(3);
+      for (int64_t j = 0; j < extra; ++j) emit(6 + static_cast<int>(rng.below(3)), rng.below(n));
+    }
   }
 
   problem.weights.resize(static_cast<size_t>(options.n_weights));
@@ -278,6 +284,12 @@ inline int count_segments(const Problem& problem, core::SegmentKind kind) {
   int count = 0;
   for (int32_t i = 0; i < view.n_segments; ++i) count += view.segments[i].kind == kind;
   return count;
+}
+
+inline int count_prefix_segments(const Problem& problem) {
+  const core::CompiledCircuit<double> circuit(problem.parse(), problem.weights.data(),
+                                              problem.constants.data());
+  return circuit.view().n_prefix_segments;
 }
 
 // ---- running the simulator over a whole batch ----------------------------------------------

@@ -1,0 +1,353 @@
+// Gate kernels over one block of `Lanes` samples in structure-of-arrays layout
+// (for amplitude k: the block's real parts, then its imaginary parts): every
+// gate is the same arithmetic on every lane, with no gathers and no per-sample
+// branches, so the lane loops compile to straight vector FMAs. Compiled once
+// per instruction set (see isa_tag.h).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "compiled_circuit.h"
+#include "gate_math.h"
+#include "isa_tag.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define QMOE_VECTORIZE _Pragma("GCC ivdep")
+#else
+#define QMOE_VECTORIZE
+#endif
+
+namespace qmoe::core {
+inline namespace QMOE_ISA_TAG {
+
+// A Pauli string P as (P psi)_k = phase_k psi_{k ^ flip}; the phase is one of
+// 1, -1, i, -i and depends on the bits of k on the string's wires.
+struct PauliAction {
+  int64_t flip;
+  int32_t bit0;
+  int32_t bit1;
+  PauliString pauli;
+};
+
+inline PauliAction pauli_action(PauliString pauli, int32_t bit0, int32_t bit1) {
+  const int64_t mask0 = int64_t{1} << bit0;
+  const int64_t mask1 = bit1 >= 0 ? int64_t{1} << bit1 : 0;
+  switch (pauli) {
+    case PauliString::kX:
+    case PauliString::kY:
+      return {mask0, bit0, bit1, pauli};
+    case PauliString::kXX:
+    case PauliString::kYY:
+      return {mask0 | mask1, bit0, bit1, pauli};
+    default:
+      return {0, bit0, bit1, pauli};
+  }
+}
+
+// phase_k of P as (re, im).
+inline void pauli_phase(const PauliAction& action, int64_t k, int& re, int& im) {
+  const int b0 = static_cast<int>((k >> action.bit0) & 1);
+  const int b1 = action.bit1 >= 0 ? static_cast<int>((k >> action.bit1) & 1) : 0;
+  re = 1;
+  im = 0;
+  switch (action.pauli) {
+    case PauliString::kX:
+    case PauliString::kXX:
+      break;
+    case PauliString::kY:  // Y|0> = i|1>: (Y psi)_0 = -i psi_1, (Y psi)_1 = i psi_0
+      re = 0;
+      im = b0 ? 1 : -1;
+      break;
+    case PauliString::kZ:
+      re = b0 ? -1 : 1;
+      break;
+    case PauliString::kYY:
+      re = b0 == b1 ? -1 : 1;
+      break;
+    case PauliString::kZZ:
+      re = b0 == b1 ? 1 : -1;
+      break;
+  }
+}
+
+template <class Real, int Lanes>
+struct Block {
+  static Real* amp(Real* state, int64_t k) { return state + k * 2 * Lanes; }
+};
+
+// Applies a one-qubit gate whose per-lane entries come from matrix(lane).
+template <class Real, int Lanes, class LaneMatrix>
+inline void apply_one_qubit(Real* state, int64_t dim, int32_t bit, const LaneMatrix& matrix) {
+  const int64_t stride = int64_t{1} << bit;
+  for (int64_t high = 0; high < dim; high += 2 * stride) {
+    for (int64_t low = 0; low < stride; ++low) {
+      Real* __restrict a0 = Block<Real, Lanes>::amp(state, high + low);
+      Real* __restrict a1 = Block<Real, Lanes>::amp(state, high + low + stride);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        apply_matrix2(matrix(lane), a0[lane], a0[Lanes + lane], a1[lane], a1[Lanes + lane]);
+      }
+    }
+  }
+}
+
+template <class Real>
+struct SharedMatrix {
+  Matrix2<Real> matrix;
+  Matrix2<Real> operator()(int) const { return matrix; }
+};
+
+// exp(-i t/2 P) per lane for a one-qubit Pauli P (sign = +1), or its inverse
+// (sign = -1). P is a template argument so the lane loop has no branch.
+template <class Real, Pauli P>
+struct RotationLanes {
+  const Real* cos_half;
+  const Real* sin_half;
+  Real sign;
+  Matrix2<Real> operator()(int lane) const {
+    return rotation_matrix<Real>(P, cos_half[lane], sign * sin_half[lane]);
+  }
+};
+
+// Calls body(RotationLanes<Real, P>{...}) with P fixed at compile time.
+template <class Real, class Body>
+inline void with_rotation_lanes(Pauli pauli, const Real* cos_half, const Real* sin_half,
+                                Real sign, Body&& body) {
+  switch (pauli) {
+    case Pauli::kX:
+      body(RotationLanes<Real, Pauli::kX>{cos_half, sin_half, sign});
+      break;
+    case Pauli::kY:
+      body(RotationLanes<Real, Pauli::kY>{cos_half, sin_half, sign});
+      break;
+    default:
+      body(RotationLanes<Real, Pauli::kZ>{cos_half, sin_half, sign});
+      break;
+  }
+}
+
+// psi <- (c I - i s P) psi with per-lane c, s.
+template <class Real, int Lanes>
+inline void apply_pauli_rotation(Real* state, int64_t dim, const PauliAction& action,
+                                 const Real* cos_half, const Real* sin_half) {
+  for (int64_t k = 0; k < dim; ++k) {
+    const int64_t partner = k ^ action.flip;
+    if (partner < k) continue;
+    int phase_re, phase_im;
+    pauli_phase(action, k, phase_re, phase_im);
+    // -i * phase_k, the factor of s in the new amplitude
+    const Real q_re = static_cast<Real>(phase_im), q_im = static_cast<Real>(-phase_re);
+    Real* __restrict a = Block<Real, Lanes>::amp(state, k);
+    if (partner == k) {
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        const Real f_re = cos_half[lane], f_im = sin_half[lane] * q_im;
+        const Real x_re = a[lane], x_im = a[Lanes + lane];
+        a[lane] = f_re * x_re - f_im * x_im;
+        a[Lanes + lane] = f_re * x_im + f_im * x_re;
+      }
+      continue;
+    }
+    int partner_phase_re, partner_phase_im;
+    pauli_phase(action, partner, partner_phase_re, partner_phase_im);
+    const Real p_re = static_cast<Real>(partner_phase_im);
+    const Real p_im = static_cast<Real>(-partner_phase_re);
+    Real* __restrict b = Block<Real, Lanes>::amp(state, partner);
+    QMOE_VECTORIZE
+    for (int lane = 0; lane < Lanes; ++lane) {
+      const Real c = cos_half[lane], s = sin_half[lane];
+      const Real x_re = a[lane], x_im = a[Lanes + lane];
+      const Real y_re = b[lane], y_im = b[Lanes + lane];
+      a[lane] = c * x_re + s * (q_re * y_re - q_im * y_im);
+      a[Lanes + lane] = c * x_im + s * (q_re * y_im + q_im * y_re);
+      b[lane] = c * y_re + s * (p_re * x_re - p_im * x_im);
+      b[Lanes + lane] = c * y_im + s * (p_re * x_im + p_im * x_re);
+    }
+  }
+}
+
+// Per lane: Im <lambda| P |psi>.
+template <class Real, int Lanes>
+inline void pauli_gradient(const Real* psi, const Real* lambda, int64_t dim,
+                           const PauliAction& action, Real* result) {
+  for (int lane = 0; lane < Lanes; ++lane) result[lane] = 0;
+  for (int64_t k = 0; k < dim; ++k) {
+    int phase_re, phase_im;
+    pauli_phase(action, k, phase_re, phase_im);
+    const Real ph_re = static_cast<Real>(phase_re), ph_im = static_cast<Real>(phase_im);
+    const Real* __restrict l = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k);
+    const Real* __restrict p = Block<Real, Lanes>::amp(const_cast<Real*>(psi), k ^ action.flip);
+    QMOE_VECTORIZE
+    for (int lane = 0; lane < Lanes; ++lane) {
+      // (phase psi)_k
+      const Real v_re = ph_re * p[lane] - ph_im * p[Lanes + lane];
+      const Real v_im = ph_re * p[Lanes + lane] + ph_im * p[lane];
+      result[lane] += l[lane] * v_im - l[Lanes + lane] * v_re;
+    }
+  }
+}
+
+// What the adjoint method needs from one wire, per lane: the four real numbers
+// of the pair-summed products conj(lambda_i) psi_j that any Hermitian 2x2
+// generator G is linear in, so every gradient of a fused run costs one pass.
+//   Im <lambda|G|psi> = g00 im00 + g11 im11 + Re(g01) cross_im + Im(g01) cross_re
+template <class Real, int Lanes>
+struct WireProducts {
+  Real im00[Lanes], im11[Lanes], cross_re[Lanes], cross_im[Lanes];
+};
+
+template <class Real, int Lanes>
+inline void generator_gradient(const WireProducts<Real, Lanes>& products, const Matrix2<Real>& g,
+                               Real* result) {
+  QMOE_VECTORIZE
+  for (int lane = 0; lane < Lanes; ++lane) {
+    result[lane] = g.m00.re * products.im00[lane] + g.m11.re * products.im11[lane] +
+                   g.m01.re * products.cross_im[lane] + g.m01.im * products.cross_re[lane];
+  }
+}
+
+// One reverse step of a one-qubit gate: accumulates the wire products of
+// (lambda, psi) after the gate, then applies `inverse` to both, in one pass.
+// `inverse` gives per-lane entries through inverse(lane).
+template <class Real, int Lanes, class LaneMatrix>
+inline void reverse_one_qubit(Real* psi, Real* lambda, int64_t dim, int32_t bit,
+                              const LaneMatrix& inverse, WireProducts<Real, Lanes>& products) {
+  for (int lane = 0; lane < Lanes; ++lane) {
+    products.im00[lane] = products.im11[lane] = products.cross_re[lane] =
+        products.cross_im[lane] = 0;
+  }
+  const int64_t stride = int64_t{1} << bit;
+  for (int64_t high = 0; high < dim; high += 2 * stride) {
+    for (int64_t low = 0; low < stride; ++low) {
+      const int64_t k0 = high + low, k1 = k0 + stride;
+      Real* __restrict p0 = Block<Real, Lanes>::amp(psi, k0);
+      Real* __restrict p1 = Block<Real, Lanes>::amp(psi, k1);
+      Real* __restrict l0 = Block<Real, Lanes>::amp(lambda, k0);
+      Real* __restrict l1 = Block<Real, Lanes>::amp(lambda, k1);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        const Real p0r = p0[lane], p0i = p0[Lanes + lane], p1r = p1[lane], p1i = p1[Lanes + lane];
+        const Real l0r = l0[lane], l0i = l0[Lanes + lane], l1r = l1[lane], l1i = l1[Lanes + lane];
+        products.im00[lane] += l0r * p0i - l0i * p0r;
+        products.im11[lane] += l1r * p1i - l1i * p1r;
+        // conj(l0) p1 - conj(conj(l1) p0)
+        products.cross_re[lane] += (l0r * p1r + l0i * p1i) - (l1r * p0r + l1i * p0i);
+        products.cross_im[lane] += (l0r * p1i - l0i * p1r) + (l1r * p0i - l1i * p0r);
+        const Matrix2<Real> m = inverse(lane);
+        apply_matrix2(m, p0[lane], p0[Lanes + lane], p1[lane], p1[Lanes + lane]);
+        apply_matrix2(m, l0[lane], l0[Lanes + lane], l1[lane], l1[Lanes + lane]);
+      }
+    }
+  }
+}
+
+// psi <- U psi (or U^dagger psi) for a dense 2**n x 2**n U, row-major complex.
+template <class Real, int Lanes, bool kAdjoint>
+inline void apply_dense(Real* state, int64_t dim, const Real* matrix, Real* scratch) {
+  for (int64_t row = 0; row < dim; ++row) {
+    // local sums stay in registers; accumulating into `scratch` would stall on store forwarding
+    Real sum_re[Lanes] = {}, sum_im[Lanes] = {};
+    for (int64_t column = 0; column < dim; ++column) {
+      const Real* entry = kAdjoint ? matrix + 2 * (column * dim + row)
+                                   : matrix + 2 * (row * dim + column);
+      const Real u_re = entry[0], u_im = kAdjoint ? -entry[1] : entry[1];
+      const Real* __restrict a = Block<Real, Lanes>::amp(state, column);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        sum_re[lane] += u_re * a[lane] - u_im * a[Lanes + lane];
+        sum_im[lane] += u_re * a[Lanes + lane] + u_im * a[lane];
+      }
+    }
+    Real* __restrict out = Block<Real, Lanes>::amp(scratch, row);
+    for (int lane = 0; lane < Lanes; ++lane) {
+      out[lane] = sum_re[lane];
+      out[Lanes + lane] = sum_im[lane];
+    }
+  }
+  for (int64_t i = 0; i < 2 * dim * Lanes; ++i) state[i] = scratch[i];
+}
+
+// accumulator[j][k] += psi_j conj(lambda_k), per lane.
+template <class Real, int Lanes>
+inline void accumulate_outer_product(const Real* psi, const Real* lambda, int64_t dim,
+                                     Real* accumulator) {
+  for (int64_t j = 0; j < dim; ++j) {
+    const Real* __restrict p = Block<Real, Lanes>::amp(const_cast<Real*>(psi), j);
+    for (int64_t k = 0; k < dim; ++k) {
+      const Real* __restrict l = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k);
+      Real* __restrict m = Block<Real, Lanes>::amp(accumulator, j * dim + k);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        m[lane] += p[lane] * l[lane] + p[Lanes + lane] * l[Lanes + lane];
+        m[Lanes + lane] += p[Lanes + lane] * l[lane] - p[lane] * l[Lanes + lane];
+      }
+    }
+  }
+}
+
+// Per lane: Im tr(G M) = Im <lambda|G|psi> summed over the chunk's blocks.
+template <class Real, int Lanes>
+inline void dense_generator_gradient(const Real* generator, const Real* accumulator, int64_t dim,
+                                     Real* result) {
+  for (int lane = 0; lane < Lanes; ++lane) result[lane] = 0;
+  for (int64_t j = 0; j < dim; ++j) {
+    for (int64_t k = 0; k < dim; ++k) {
+      const Real g_re = generator[2 * (k * dim + j)], g_im = generator[2 * (k * dim + j) + 1];
+      const Real* __restrict m = Block<Real, Lanes>::amp(const_cast<Real*>(accumulator),
+                                                         j * dim + k);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        result[lane] += g_re * m[Lanes + lane] + g_im * m[lane];
+      }
+    }
+  }
+}
+
+template <class Real, int Lanes>
+inline void swap_amplitudes(Real* state, int64_t k, int64_t partner) {
+  Real* __restrict a = Block<Real, Lanes>::amp(state, k);
+  Real* __restrict b = Block<Real, Lanes>::amp(state, partner);
+  QMOE_VECTORIZE
+  for (int i = 0; i < 2 * Lanes; ++i) {
+    const Real t = a[i];
+    a[i] = b[i];
+    b[i] = t;
+  }
+}
+
+// CNOT, CZ and SWAP: permutations and signs of amplitudes, no arithmetic.
+template <class Real, int Lanes>
+inline void apply_fixed_two_qubit(Real* state, int64_t dim, SegmentKind kind, int32_t bit0,
+                                  int32_t bit1) {
+  const int64_t mask0 = int64_t{1} << bit0, mask1 = int64_t{1} << bit1;
+  for (int64_t k = 0; k < dim; ++k) {
+    const bool b0 = k & mask0, b1 = k & mask1;
+    if (kind == SegmentKind::kCnot) {
+      if (b0 && !b1) swap_amplitudes<Real, Lanes>(state, k, k | mask1);
+    } else if (kind == SegmentKind::kSwap) {
+      if (b0 && !b1) swap_amplitudes<Real, Lanes>(state, k, (k & ~mask0) | mask1);
+    } else if (b0 && b1) {
+      Real* a = Block<Real, Lanes>::amp(state, k);
+      QMOE_VECTORIZE
+      for (int i = 0; i < 2 * Lanes; ++i) a[i] = -a[i];
+    }
+  }
+}
+
+
+// dst_k = sign_k src_{source_k}: a merged run of CNOT, CZ and SWAP in one pass.
+template <class Real, int Lanes>
+inline void apply_permutation(const Real* src, Real* dst, int64_t dim, const int32_t* source,
+                              const Real* sign) {
+  for (int64_t k = 0; k < dim; ++k) {
+    const Real* __restrict from = Block<Real, Lanes>::amp(const_cast<Real*>(src), source[k]);
+    Real* __restrict to = Block<Real, Lanes>::amp(dst, k);
+    const Real factor = sign[k];
+    QMOE_VECTORIZE
+    for (int i = 0; i < 2 * Lanes; ++i) to[i] = factor * from[i];
+  }
+}
+
+}  // namespace QMOE_ISA_TAG
+}  // namespace qmoe::core
