@@ -122,14 +122,15 @@ WorkspaceLayout workspace_layout(const CircuitView<Real>& circuit, const Readout
 // The buffers of one chunk's workspace, as pointers.
 template <class Real>
 struct ChunkBuffers {
-  Real *psi, *lambda, *spare_psi, *spare_lambda, *rotations, *lane_buffer, *readout_a,
-      *readout_b, *gradient, *weight_accumulators, *wire_states, *wire_environments,
-      *contraction, *dense_accumulators, *dense_scratch;
+  Real *psi, *lambda, *spare_psi, *spare_lambda, *rotations, *lane_buffer, *readout_a, *readout_b,
+      *gradient, *weight_accumulators, *wire_states, *wire_environments, *contraction,
+      *dense_accumulators, *dense_scratch;
 };
 
 template <class Real>
 ChunkBuffers<Real> chunk_buffers(const ChunkTask<Real>& task, int lanes) {
-  const WorkspaceLayout layout = workspace_layout(task.circuit, task.readout, task.n_weights, lanes);
+  const WorkspaceLayout layout =
+      workspace_layout(task.circuit, task.readout, task.n_weights, lanes);
   Real* w = task.workspace;
   return {w + layout.psi,          w + layout.lambda,
           w + layout.spare_psi,    w + layout.spare_lambda,

@@ -6,3 +6,10 @@
 #ifndef QMOE_ISA_TAG
 #define QMOE_ISA_TAG portable
 #endif
+
+// For small hot helpers the compiler otherwise keeps out of line in big kernels.
+#if defined(__GNUC__)
+#define QMOE_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define QMOE_ALWAYS_INLINE inline
+#endif

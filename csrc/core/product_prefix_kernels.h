@@ -69,8 +69,7 @@ inline void contract_onto_wire(const Real* lambda, Real* wire_states, int n_qubi
     const int64_t half = int64_t{1} << other;
     for (int64_t high = 0; high < size / 2; high += half) {
       for (int64_t low = 0; low < half; ++low) {
-        const Real* in0 = Block<Real, Lanes>::amp(const_cast<Real*>(source),
-                                                             2 * high + low);
+        const Real* in0 = Block<Real, Lanes>::amp(const_cast<Real*>(source), 2 * high + low);
         const Real* in1 = in0 + 2 * Lanes * half;
         // in place is safe: output index high + low never exceeds an input still to be read
         Real* out = Block<Real, Lanes>::amp(scratch, high + low);

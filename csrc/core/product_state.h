@@ -59,6 +59,11 @@ struct ProductStatePlan {
   }
 };
 
+// Blocks whose input columns the kernels move to lanes together, ahead of use:
+// a vector load right after the scalar stores of its own lanes would stall on
+// store forwarding, once per block.
+constexpr int kStagedBlocks = 8;
+
 // Scratch memory of the product-state kernels, in units of Real.
 template <class Real>
 int64_t product_state_workspace_size(const ProductStateView<Real>& plan, int64_t n_weights,
@@ -67,7 +72,8 @@ int64_t product_state_workspace_size(const ProductStateView<Real>& plan, int64_t
   const int64_t features = 3 * plan.n_features * lanes;  // features, their derivative, h
   const int64_t outputs = 2 * plan.n_outputs * lanes;     // readout and its gradient
   const int64_t accumulators = plan.n_outputs * plan.n_features * lanes;
-  return factors + features + outputs + accumulators + n_weights * lanes + 2 * lanes;
+  const int64_t staged = (plan.n_qubits + plan.n_outputs) * kStagedBlocks * lanes;
+  return factors + features + outputs + accumulators + n_weights * lanes + 2 * lanes + staged;
 }
 
 // The plan for a lowered circuit and readout, or null when the circuit does

@@ -13,8 +13,7 @@ namespace {
 constexpr int kMaxBlockedQubits = 10;
 
 template <class Real>
-KernelSet<Real> pick_kernel_set(const IsaKernels& kernels, int n_qubits) {
-  const bool blocked = n_qubits <= kMaxBlockedQubits;
+KernelSet<Real> pick_kernel_set(const IsaKernels& kernels, bool blocked) {
   if constexpr (std::is_same_v<Real, float>) {
     return blocked ? kernels.float_blocked : kernels.float_single;
   } else {
@@ -48,7 +47,8 @@ StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const R
       probs_(probs),
       program_(program),
       weights_(weights, weights + n_weights),
-      kernels_(pick_kernel_set<Real>(kernels, program.n_qubits)),
+      kernels_(pick_kernel_set<Real>(kernels, program.n_qubits <= kMaxBlockedQubits)),
+      single_kernels_(pick_kernel_set<Real>(kernels, false)),
       exact_(lower_program_weights(program, weights, constants)),
       chunk_size_(chunk_size_for(program.n_qubits, kernels_.lanes)) {
   int64_t n_constants = 0;
@@ -66,6 +66,12 @@ StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const R
       index_masks_.push_back(index_mask);
     }
   }
+}
+
+template <class Real>
+const KernelSet<Real>& StatevectorSimulator<Real>::kernels_for(int64_t batch_size) const {
+  // A batch smaller than a block would fill most lanes with padding.
+  return batch_size < kernels_.lanes ? single_kernels_ : kernels_;
 }
 
 template <class Real>
@@ -89,11 +95,9 @@ const CompiledCircuit<Real>& StatevectorSimulator<Real>::circuit() const {
 }
 
 template <class Real>
-int64_t StatevectorSimulator<Real>::workspace_length(bool product_path) const {
-  if (product_path) {
-    return product_state_workspace_size(product_state_view_, n_weights_, kernels_.lanes);
-  }
-  return workspace_layout(circuit().view(), readout(), n_weights_, kernels_.lanes).total;
+int64_t StatevectorSimulator<Real>::workspace_length(bool product_path, int lanes) const {
+  if (product_path) return product_state_workspace_size(product_state_view_, n_weights_, lanes);
+  return workspace_layout(circuit().view(), readout(), n_weights_, lanes).total;
 }
 
 template <class Real>
@@ -119,8 +123,9 @@ template <class Real>
 void StatevectorSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
                                          int64_t chunk_end, Real* out) const {
   const bool product_path = use_product_state(batch);
-  std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path)));
-  const auto kernel = product_path ? kernels_.product_state_forward : kernels_.forward;
+  const KernelSet<Real>& kernels = kernels_for(batch.batch_size);
+  std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path, kernels.lanes)));
+  const auto kernel = product_path ? kernels.product_state_forward : kernels.forward;
   for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
     ChunkTask<Real> task = make_task(batch, chunk, product_path);
     task.workspace = workspace.data();
@@ -160,8 +165,9 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
   if (shift) prepare_shifts();
   // Parameter shift runs the statevector kernels on shifted circuits.
   const bool product_path = !shift && use_product_state(batch);
-  std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path)));
-  const auto adjoint = product_path ? kernels_.product_state_adjoint : kernels_.adjoint;
+  const KernelSet<Real>& kernels = kernels_for(batch.batch_size);
+  std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path, kernels.lanes)));
+  const auto adjoint = product_path ? kernels.product_state_adjoint : kernels.adjoint;
   for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
     ChunkTask<Real> task = make_task(batch, chunk, product_path);
     task.workspace = workspace.data();
@@ -177,14 +183,14 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
     task.shifted = shifts_->views.data();
     task.targets = shifts_->targets.data();
     task.n_targets = static_cast<int64_t>(shifts_->targets.size());
-    kernels_.parameter_shift(task);
+    kernels.parameter_shift(task);
     if (gradients.state != nullptr) {
       // Amplitudes have no shift rule: their gradient comes from one reverse sweep.
       ChunkTask<Real> state_task = make_task(batch, chunk, false);
       state_task.workspace = workspace.data();
       state_task.grad_out = grad_out;
       state_task.grad_state = gradients.state;
-      kernels_.adjoint(state_task);
+      kernels.adjoint(state_task);
     }
   }
 }

@@ -34,7 +34,7 @@ class StatevectorSimulator {
   int n_qubits() const { return n_qubits_; }
   int64_t n_weights() const { return n_weights_; }
   int64_t output_width() const { return readout_width(readout(), n_qubits_); }
-  int lanes() const { return kernels_.lanes; }
+  int lanes() const { return kernels_.lanes; }  // of a batch of at least that many samples
   int64_t chunk_size() const { return chunk_size_; }
   int64_t n_chunks(int64_t batch_size) const {
     return (batch_size + chunk_size_ - 1) / chunk_size_;
@@ -60,7 +60,8 @@ class StatevectorSimulator {
   ReadoutView readout() const;
   ChunkTask<Real> make_task(const BatchView<Real>& batch, int64_t chunk, bool product_path) const;
   bool use_product_state(const BatchView<Real>& batch) const;
-  int64_t workspace_length(bool product_path) const;
+  int64_t workspace_length(bool product_path, int lanes) const;
+  const KernelSet<Real>& kernels_for(int64_t batch_size) const;
   const CompiledCircuit<Real>& circuit() const;
   void prepare_shifts() const;
   void build_shifts() const;
@@ -73,6 +74,7 @@ class StatevectorSimulator {
   std::vector<Real> weights_;
   std::vector<double> constants_;
   KernelSet<Real> kernels_;
+  KernelSet<Real> single_kernels_;
   ExactCircuit exact_;
   // Built on first use: circuits with a product-state plan may never need it.
   mutable std::unique_ptr<CompiledCircuit<Real>> circuit_;

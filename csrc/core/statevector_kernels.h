@@ -10,6 +10,7 @@
 
 #include "chunk_task.h"
 #include "gate_kernels.h"
+#include "lane_io.h"
 #include "product_prefix_kernels.h"
 #include "vector_math.h"
 
@@ -48,16 +49,11 @@ inline void rotation_angles(const ChunkTask<Real>& task, const Segment<Real>& se
     }
     return;
   }
-  const BatchView<Real>& batch = task.batch;
   Real* half_angle = sin_half;  // reused as scratch before it receives the sines
+  load_column<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, segment.param_index,
+                           first, task.end, half_angle);
   for (int lane = 0; lane < Lanes; ++lane) {
-    const int64_t sample = first + lane;
-    const Real angle =
-        sample < task.end
-            ? batch.inputs[sample * batch.n_input_columns + segment.param_index] +
-                  segment.angle_offset
-            : Real(0);
-    half_angle[lane] = angle / 2;
+    half_angle[lane] = (half_angle[lane] + segment.angle_offset) / 2;
   }
   sincos_lanes<Real, Lanes>(half_angle, sin_half, cos_half);
 }
@@ -67,9 +63,8 @@ inline void rotation_angles(const ChunkTask<Real>& task, const Segment<Real>& se
 // permutation writes to `spare` and swaps the two pointers.
 template <class Real, int Lanes>
 inline void apply_segment(const ChunkTask<Real>& task, const CircuitView<Real>& circuit,
-                          const Segment<Real>& segment, int32_t bit0, int64_t first,
-                          int64_t dim, Real*& state, Real*& spare, Real* rotations,
-                          Real* dense_scratch) {
+                          const Segment<Real>& segment, int32_t bit0, int64_t first, int64_t dim,
+                          Real*& state, Real*& spare, Real* rotations, Real* dense_scratch) {
   switch (segment.kind) {
     case SegmentKind::kSharedSingleQubit:
       apply_one_qubit<Real, Lanes>(state, dim, bit0, SharedMatrix<Real>{segment.unitary});
@@ -86,8 +81,7 @@ inline void apply_segment(const ChunkTask<Real>& task, const CircuitView<Real>& 
         break;
       }
       apply_pauli_rotation<Real, Lanes>(
-          state, dim, pauli_action(segment.pauli, segment.bit0, segment.bit1), cos_half,
-          sin_half);
+          state, dim, pauli_action(segment.pauli, segment.bit0, segment.bit1), cos_half, sin_half);
       break;
     }
     case SegmentKind::kDenseUnitary:
@@ -157,20 +151,12 @@ inline void read_block(const ReadoutView& readout, const Real* state, int64_t di
     Real* value = lane_out + m * Lanes;
     for (int lane = 0; lane < Lanes; ++lane) value[lane] = 0;
     for (int64_t k = 0; k < dim; ++k) {
-      const bool odd = __builtin_parityll(static_cast<unsigned long long>(k & readout.index_masks[m]));
+      const bool odd =
+          __builtin_parityll(static_cast<unsigned long long>(k & readout.index_masks[m]));
       const Real* p = probs + k * Lanes;
       QMOE_VECTORIZE
       for (int lane = 0; lane < Lanes; ++lane) value[lane] += odd ? -p[lane] : p[lane];
     }
-  }
-}
-
-template <class Real, int Lanes>
-inline void store_rows(const Real* lane_values, int64_t width, int64_t first, int64_t end,
-                       Real* rows) {
-  for (int lane = 0; lane < Lanes && first + lane < end; ++lane) {
-    Real* row = rows + (first + lane) * width;
-    for (int64_t j = 0; j < width; ++j) row[j] = lane_values[j * Lanes + lane];
   }
 }
 
@@ -181,33 +167,26 @@ void forward_chunk(const ChunkTask<Real>& task) {
   ChunkBuffers<Real> buffers = chunk_buffers(task, Lanes);
   for (int64_t first = task.begin; first < task.end; first += Lanes) {
     run_circuit<Real, Lanes>(task, task.circuit, first, buffers);
-    read_block<Real, Lanes>(task.readout, buffers.psi, dim, buffers.lane_buffer,
-                            buffers.readout_a);
+    read_block<Real, Lanes>(task.readout, buffers.psi, dim, buffers.lane_buffer, buffers.readout_a);
     store_rows<Real, Lanes>(buffers.readout_a, width, first, task.end, task.out);
   }
 }
 
 // lambda = D psi with D = sum_j g_j O_j, the readout folded with grad_out.
 template <class Real, int Lanes>
-inline void fold_readout(const ChunkTask<Real>& task, int64_t first, const Real* psi,
-                         int64_t dim, Real* diagonal, Real* lambda) {
+inline void fold_readout(const ChunkTask<Real>& task, int64_t first, const Real* psi, int64_t dim,
+                         Real* diagonal, Real* lambda) {
   const ReadoutView& readout = task.readout;
   const int64_t width = readout_width(readout, task.circuit.n_qubits);
   Real grad[Lanes];
   if (readout.probs) {
     for (int64_t k = 0; k < dim; ++k) {
-      for (int lane = 0; lane < Lanes; ++lane) {
-        const int64_t sample = first + lane;
-        diagonal[k * Lanes + lane] = sample < task.end ? task.grad_out[sample * width + k] : 0;
-      }
+      load_column<Real, Lanes>(task.grad_out, width, k, first, task.end, diagonal + k * Lanes);
     }
   } else {
     for (int64_t i = 0; i < dim * Lanes; ++i) diagonal[i] = 0;
     for (int64_t m = 0; m < readout.n_masks; ++m) {
-      for (int lane = 0; lane < Lanes; ++lane) {
-        const int64_t sample = first + lane;
-        grad[lane] = sample < task.end ? task.grad_out[sample * width + m] : 0;
-      }
+      load_column<Real, Lanes>(task.grad_out, width, m, first, task.end, grad);
       for (int64_t k = 0; k < dim; ++k) {
         const bool odd =
             __builtin_parityll(static_cast<unsigned long long>(k & readout.index_masks[m]));
@@ -226,14 +205,6 @@ inline void fold_readout(const ChunkTask<Real>& task, int64_t first, const Real*
       l[lane] = d[lane] * p[lane];
       l[Lanes + lane] = d[lane] * p[Lanes + lane];
     }
-  }
-}
-
-template <class Real, int Lanes>
-inline void add_to_rows(const Real* lane_values, int64_t first, int64_t end, int64_t row_width,
-                        int64_t column, Real* rows) {
-  for (int lane = 0; lane < Lanes && first + lane < end; ++lane) {
-    rows[(first + lane) * row_width + column] += lane_values[lane];
   }
 }
 
@@ -274,8 +245,8 @@ inline void store_state_gradient(const ChunkTask<Real>& task, int64_t first, int
 // One reverse step: takes the gradients of the segment's angles from (lambda,
 // psi) after it, then un-applies it to both. `bit0` as in apply_segment.
 template <class Real, int Lanes>
-inline void reverse_segment(const ChunkTask<Real>& task, const Segment<Real>& segment,
-                            int32_t bit0, int64_t first, int64_t dim, Real*& psi, Real*& lambda,
+inline void reverse_segment(const ChunkTask<Real>& task, const Segment<Real>& segment, int32_t bit0,
+                            int64_t first, int64_t dim, Real*& psi, Real*& lambda,
                             ChunkBuffers<Real>& buffers, WireProducts<Real, Lanes>& products) {
   const CircuitView<Real>& circuit = task.circuit;
   Real* gradient = buffers.gradient;
@@ -296,15 +267,14 @@ inline void reverse_segment(const ChunkTask<Real>& task, const Segment<Real>& se
       const int64_t n_columns = task.batch.n_input_columns;
       if (segment.bit1 < 0) {
         const auto pauli = static_cast<Pauli>(segment.pauli);
-        with_rotation_lanes<Real>(pauli, cos_half, cos_half + Lanes, Real(-1),
-                                  [&](const auto& inverse) {
-                                    reverse_one_qubit<Real, Lanes>(psi, lambda, dim, bit0,
-                                                                   inverse, products);
-                                  });
+        with_rotation_lanes<Real>(
+            pauli, cos_half, cos_half + Lanes, Real(-1), [&](const auto& inverse) {
+              reverse_one_qubit<Real, Lanes>(psi, lambda, dim, bit0, inverse, products);
+            });
         generator_gradient<Real, Lanes>(products, pauli_matrix<Real>(pauli), gradient);
         if (segment.source == ParamSource::kInput && task.grad_inputs != nullptr) {
-          add_to_rows<Real, Lanes>(gradient, first, task.end, n_columns, segment.param_index,
-                                   task.grad_inputs);
+          add_to_column<Real, Lanes>(gradient, n_columns, segment.param_index, first, task.end,
+                                     task.grad_inputs);
         } else if (segment.source == ParamSource::kWeight) {
           add_to_lanes<Real, Lanes>(gradient, weight_accumulators + segment.param_index * Lanes);
         }
@@ -313,8 +283,8 @@ inline void reverse_segment(const ChunkTask<Real>& task, const Segment<Real>& se
       const PauliAction action = pauli_action(segment.pauli, segment.bit0, segment.bit1);
       if (segment.source == ParamSource::kInput && task.grad_inputs != nullptr) {
         pauli_gradient<Real, Lanes>(psi, lambda, dim, action, gradient);
-        add_to_rows<Real, Lanes>(gradient, first, task.end, n_columns, segment.param_index,
-                                 task.grad_inputs);
+        add_to_column<Real, Lanes>(gradient, n_columns, segment.param_index, first, task.end,
+                                   task.grad_inputs);
       } else if (segment.source == ParamSource::kWeight) {
         pauli_gradient<Real, Lanes>(psi, lambda, dim, action, gradient);
         add_to_lanes<Real, Lanes>(gradient, weight_accumulators + segment.param_index * Lanes);
@@ -329,7 +299,8 @@ inline void reverse_segment(const ChunkTask<Real>& task, const Segment<Real>& se
       // gradients come from the accumulated products once the chunk is done
       const int64_t accumulator_size = dim * dim * 2 * Lanes;
       accumulate_outer_product<Real, Lanes>(
-          psi, lambda, dim, buffers.dense_accumulators + segment.accumulator_slot * accumulator_size);
+          psi, lambda, dim,
+          buffers.dense_accumulators + segment.accumulator_slot * accumulator_size);
       const Real* matrix = circuit.dense_matrices + segment.dense_offset;
       apply_dense<Real, Lanes, true>(psi, dim, matrix, buffers.dense_scratch);
       apply_dense<Real, Lanes, true>(lambda, dim, matrix, buffers.dense_scratch);
@@ -413,7 +384,8 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
       reverse_segment<Real, Lanes>(task, segment, segment.bit0, first, dim, buffers.psi,
                                    buffers.lambda, buffers, products);
     }
-    if (prefix_wires != 0) reverse_prefix<Real, Lanes>(task, first, prefix_wires, buffers, products);
+    if (prefix_wires != 0)
+      reverse_prefix<Real, Lanes>(task, first, prefix_wires, buffers, products);
     if (task.grad_state != nullptr) {
       store_state_gradient<Real, Lanes>(task, first, dim, buffers.lambda);
     }
@@ -467,8 +439,8 @@ void parameter_shift_chunk(const ChunkTask<Real>& task) {
         gradient[lane] = total / 2;
       }
       if (target.source == ParamSource::kInput) {
-        add_to_rows<Real, Lanes>(gradient, first, task.end, task.batch.n_input_columns,
-                                 target.index, task.grad_inputs);
+        add_to_column<Real, Lanes>(gradient, task.batch.n_input_columns, target.index, first,
+                                   task.end, task.grad_inputs);
       } else {
         add_to_lanes<Real, Lanes>(gradient, buffers.weight_accumulators + target.index * Lanes);
       }

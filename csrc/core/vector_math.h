@@ -40,7 +40,7 @@ struct TrigConstants<float> {
 // sin and cos of every lane of x: Cody-Waite reduction by pi/2, Taylor terms on
 // [-pi/4, pi/4] to below the precision of Real, the quadrant chosen by selects.
 template <class Real, int Lanes>
-inline void fast_sincos_vector(LaneVector<Real, Lanes> x, LaneVector<Real, Lanes>& sin_x,
+QMOE_ALWAYS_INLINE void fast_sincos_vector(LaneVector<Real, Lanes> x, LaneVector<Real, Lanes>& sin_x,
                                LaneVector<Real, Lanes>& cos_x) {
   using K = TrigConstants<Real>;
   using IntegerVector = typename LaneTypes<Real, Lanes>::IntegerVector;
@@ -93,26 +93,40 @@ inline void fast_sincos(Real x, Real& sin_x, Real& cos_x) {
 }
 
 // sin and cos of every lane; out-of-range or NaN lanes take the library path.
-// `sin_out` may be `angles`.
 template <class Real, int Lanes>
-inline void sincos_lanes(const Real* angles, Real* sin_out, Real* cos_out) {
-  bool in_fast_range = true;
-  for (int lane = 0; lane < Lanes; ++lane) {
-    // written so that NaN fails the test too
-    in_fast_range &= std::abs(angles[lane]) <= TrigConstants<Real>::kFastTrigLimit;
-  }
-  if (in_fast_range) {
-    LaneVector<Real, Lanes> sin_x, cos_x;
-    fast_sincos_vector<Real, Lanes>(load_lanes<Real, Lanes>(angles), sin_x, cos_x);
-    store_lanes<Real, Lanes>(sin_out, sin_x);
-    store_lanes<Real, Lanes>(cos_out, cos_x);
+QMOE_ALWAYS_INLINE void sincos_vector(LaneVector<Real, Lanes> x, LaneVector<Real, Lanes>& sin_x,
+                                      LaneVector<Real, Lanes>& cos_x) {
+  using Integer = typename LaneTypes<Real, Lanes>::Integer;
+  using IntegerVector = typename LaneTypes<Real, Lanes>::IntegerVector;
+  const LaneVector<Real, Lanes> magnitude = x < 0 ? -x : x;
+  // -1 where fast, 0 elsewhere; NaN compares false. Reduced as integers, which
+  // vectorises, where a loop of float comparisons into a bool does not.
+  const IntegerVector fast = magnitude <= TrigConstants<Real>::kFastTrigLimit;
+  Integer lanes[Lanes];
+  std::memcpy(lanes, &fast, sizeof(lanes));
+  Integer all_fast = -1;
+  for (int lane = 0; lane < Lanes; ++lane) all_fast &= lanes[lane];
+  if (all_fast != 0) {
+    fast_sincos_vector<Real, Lanes>(x, sin_x, cos_x);
     return;
   }
+  Real angles[Lanes], sines[Lanes], cosines[Lanes];
+  store_lanes<Real, Lanes>(angles, x);
   for (int lane = 0; lane < Lanes; ++lane) {
-    const Real angle = angles[lane];
-    cos_out[lane] = std::cos(angle);
-    sin_out[lane] = std::sin(angle);
+    sines[lane] = std::sin(angles[lane]);
+    cosines[lane] = std::cos(angles[lane]);
   }
+  sin_x = load_lanes<Real, Lanes>(sines);
+  cos_x = load_lanes<Real, Lanes>(cosines);
+}
+
+// sincos_vector from and to memory; `sin_out` may be `angles`.
+template <class Real, int Lanes>
+QMOE_ALWAYS_INLINE void sincos_lanes(const Real* angles, Real* sin_out, Real* cos_out) {
+  LaneVector<Real, Lanes> sin_x, cos_x;
+  sincos_vector<Real, Lanes>(load_lanes<Real, Lanes>(angles), sin_x, cos_x);
+  store_lanes<Real, Lanes>(sin_out, sin_x);
+  store_lanes<Real, Lanes>(cos_out, cos_x);
 }
 
 }  // namespace QMOE_ISA_TAG

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "circuit_call.h"
+#include "core/simulator_cache.h"
 #include "core/statevector.h"
 
 namespace qmoe::ops {
@@ -32,12 +33,13 @@ core::BatchView<Real> batch_view(const CircuitCall& call, const at::Tensor& inpu
 }
 
 template <class Real>
-core::StatevectorSimulator<Real> make_simulator(const CircuitCall& call, const at::Tensor& weights,
-                                                c10::ArrayRef<double> constants,
-                                                c10::IntArrayRef z_masks) {
-  return core::StatevectorSimulator<Real>(call.program, weights.const_data_ptr<Real>(),
-                                          weights.size(0), constants.data(), z_masks.data(),
-                                          static_cast<int64_t>(z_masks.size()), call.probs);
+std::shared_ptr<const core::StatevectorSimulator<Real>> make_simulator(
+    const CircuitCall& call, const at::Tensor& weights, c10::ArrayRef<double> constants,
+    c10::IntArrayRef z_masks) {
+  return core::shared_simulator<Real>(call.program, weights.const_data_ptr<Real>(),
+                                      weights.size(0), constants.data(),
+                                      static_cast<int64_t>(constants.size()), z_masks.data(),
+                                      static_cast<int64_t>(z_masks.size()), call.probs);
 }
 
 at::Tensor contiguous_state(const std::optional<at::Tensor>& initial_state) {
@@ -58,7 +60,8 @@ at::Tensor forward_cpu(const char* op_name, const at::Tensor& inputs_arg,
   at::Tensor out = at::empty({batch_size, call.output_width}, inputs.options());
   if (batch_size == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit", [&] {
-    const auto simulator = make_simulator<scalar_t>(call, weights, constants, z_masks);
+    const auto shared = make_simulator<scalar_t>(call, weights, constants, z_masks);
+    const auto& simulator = *shared;
     const auto batch = batch_view<scalar_t>(call, inputs, initial_state);
     scalar_t* out_data = out.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, simulator.n_chunks(batch_size), 1, [&](int64_t begin, int64_t end) {
@@ -113,7 +116,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const bool want_state = output_mask[2] && initial_state.defined();
 
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit", [&] {
-    const auto simulator = make_simulator<scalar_t>(call, weights, constants, z_masks);
+    const auto shared = make_simulator<scalar_t>(call, weights, constants, z_masks);
+    const auto& simulator = *shared;
     const auto batch = batch_view<scalar_t>(call, inputs, initial_state);
     const int64_t n_chunks = simulator.n_chunks(batch_size);
     at::Tensor weight_partials;
