@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "amplitude_parts.h"
 #include "compiled_circuit.h"
 #include "gate_math.h"
 #include "isa_tag.h"
@@ -80,15 +81,20 @@ struct Block {
 template <class Real, int Lanes, class LaneMatrix>
 inline void apply_one_qubit(Real* state, int64_t dim, int32_t bit, const LaneMatrix& matrix) {
   const int64_t stride = int64_t{1} << bit;
-  for (int64_t high = 0; high < dim; high += 2 * stride) {
-    for (int64_t low = 0; low < stride; ++low) {
-      Real* __restrict a0 = Block<Real, Lanes>::amp(state, high + low);
-      Real* __restrict a1 = Block<Real, Lanes>::amp(state, high + low + stride);
-      QMOE_VECTORIZE
-      for (int lane = 0; lane < Lanes; ++lane) {
-        apply_matrix2(matrix(lane), a0[lane], a0[Lanes + lane], a1[lane], a1[Lanes + lane]);
-      }
+  auto apply_pair = [&](int64_t k0) {
+    Real* __restrict a0 = Block<Real, Lanes>::amp(state, k0);
+    Real* __restrict a1 = Block<Real, Lanes>::amp(state, k0 + stride);
+    QMOE_VECTORIZE
+    for (int lane = 0; lane < Lanes; ++lane) {
+      apply_matrix2(matrix(lane), a0[lane], a0[Lanes + lane], a1[lane], a1[Lanes + lane]);
     }
+  };
+  if (split_amplitudes<Lanes>(dim)) {
+    for_each_index_split(dim / 2, [&](int64_t p) { apply_pair(pair_low_index(p, bit)); });
+    return;
+  }
+  for (int64_t high = 0; high < dim; high += 2 * stride) {
+    for (int64_t low = 0; low < stride; ++low) apply_pair(high + low);
   }
 }
 
@@ -131,9 +137,9 @@ inline void with_rotation_lanes(Pauli pauli, const Real* cos_half, const Real* s
 template <class Real, int Lanes>
 inline void apply_pauli_rotation(Real* state, int64_t dim, const PauliAction& action,
                                  const Real* cos_half, const Real* sin_half) {
-  for (int64_t k = 0; k < dim; ++k) {
+  auto rotate_at = [&](int64_t k) {
     const int64_t partner = k ^ action.flip;
-    if (partner < k) continue;
+    if (partner < k) return;
     int phase_re, phase_im;
     pauli_phase(action, k, phase_re, phase_im);
     // -i * phase_k, the factor of s in the new amplitude
@@ -147,7 +153,7 @@ inline void apply_pauli_rotation(Real* state, int64_t dim, const PauliAction& ac
         a[lane] = f_re * x_re - f_im * x_im;
         a[Lanes + lane] = f_re * x_im + f_im * x_re;
       }
-      continue;
+      return;
     }
     int partner_phase_re, partner_phase_im;
     pauli_phase(action, partner, partner_phase_re, partner_phase_im);
@@ -164,28 +170,47 @@ inline void apply_pauli_rotation(Real* state, int64_t dim, const PauliAction& ac
       b[lane] = c * y_re + s * (p_re * x_re - p_im * x_im);
       b[Lanes + lane] = c * y_im + s * (p_re * x_im + p_im * x_re);
     }
+  };
+  // pairs {k, k ^ flip} are disjoint: any split of k is free of races
+  if (split_amplitudes<Lanes>(dim)) {
+    for_each_index_split(dim, rotate_at);
+    return;
   }
+  for (int64_t k = 0; k < dim; ++k) rotate_at(k);
 }
 
 // Per lane: Im <lambda| P |psi>.
 template <class Real, int Lanes>
 inline void pauli_gradient(const Real* psi, const Real* lambda, int64_t dim,
                            const PauliAction& action, Real* result) {
-  for (int lane = 0; lane < Lanes; ++lane) result[lane] = 0;
-  for (int64_t k = 0; k < dim; ++k) {
-    int phase_re, phase_im;
-    pauli_phase(action, k, phase_re, phase_im);
-    const Real ph_re = static_cast<Real>(phase_re), ph_im = static_cast<Real>(phase_im);
-    const Real* __restrict l = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k);
-    const Real* __restrict p = Block<Real, Lanes>::amp(const_cast<Real*>(psi), k ^ action.flip);
-    QMOE_VECTORIZE
-    for (int lane = 0; lane < Lanes; ++lane) {
-      // (phase psi)_k
-      const Real v_re = ph_re * p[lane] - ph_im * p[Lanes + lane];
-      const Real v_im = ph_re * p[Lanes + lane] + ph_im * p[lane];
-      result[lane] += l[lane] * v_im - l[Lanes + lane] * v_re;
+  auto add_range = [&](int64_t begin, int64_t end, Real* sums) {
+    for (int64_t k = begin; k < end; ++k) {
+      int phase_re, phase_im;
+      pauli_phase(action, k, phase_re, phase_im);
+      const Real ph_re = static_cast<Real>(phase_re), ph_im = static_cast<Real>(phase_im);
+      const Real* __restrict l = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k);
+      const Real* __restrict p =
+          Block<Real, Lanes>::amp(const_cast<Real*>(psi), k ^ action.flip);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        // (phase psi)_k
+        const Real v_re = ph_re * p[lane] - ph_im * p[Lanes + lane];
+        const Real v_im = ph_re * p[Lanes + lane] + ph_im * p[lane];
+        sums[lane] += l[lane] * v_im - l[Lanes + lane] * v_re;
+      }
     }
+  };
+  for (int lane = 0; lane < Lanes; ++lane) result[lane] = 0;
+  if (split_amplitudes<Lanes>(dim)) {
+    Real partial[kAmplitudeParts][Lanes] = {};
+    const int64_t per_part = dim / kAmplitudeParts;
+    for_each_part([&](int part) { add_range(part * per_part, (part + 1) * per_part, partial[part]); });
+    for (int part = 0; part < kAmplitudeParts; ++part) {
+      for (int lane = 0; lane < Lanes; ++lane) result[lane] += partial[part][lane];
+    }
+    return;
   }
+  add_range(0, dim, result);
 }
 
 // What the adjoint method needs from one wire, per lane: the four real numbers
@@ -213,32 +238,48 @@ inline void generator_gradient(const WireProducts<Real, Lanes>& products, const 
 template <class Real, int Lanes, class LaneMatrix>
 inline void reverse_one_qubit(Real* psi, Real* lambda, int64_t dim, int32_t bit,
                               const LaneMatrix& inverse, WireProducts<Real, Lanes>& products) {
-  for (int lane = 0; lane < Lanes; ++lane) {
-    products.im00[lane] = products.im11[lane] = products.cross_re[lane] =
-        products.cross_im[lane] = 0;
-  }
   const int64_t stride = int64_t{1} << bit;
-  for (int64_t high = 0; high < dim; high += 2 * stride) {
-    for (int64_t low = 0; low < stride; ++low) {
-      const int64_t k0 = high + low, k1 = k0 + stride;
-      Real* __restrict p0 = Block<Real, Lanes>::amp(psi, k0);
-      Real* __restrict p1 = Block<Real, Lanes>::amp(psi, k1);
-      Real* __restrict l0 = Block<Real, Lanes>::amp(lambda, k0);
-      Real* __restrict l1 = Block<Real, Lanes>::amp(lambda, k1);
-      QMOE_VECTORIZE
+  auto reverse_pair = [&](int64_t k0, WireProducts<Real, Lanes>& sums) {
+    const int64_t k1 = k0 + stride;
+    Real* __restrict p0 = Block<Real, Lanes>::amp(psi, k0);
+    Real* __restrict p1 = Block<Real, Lanes>::amp(psi, k1);
+    Real* __restrict l0 = Block<Real, Lanes>::amp(lambda, k0);
+    Real* __restrict l1 = Block<Real, Lanes>::amp(lambda, k1);
+    QMOE_VECTORIZE
+    for (int lane = 0; lane < Lanes; ++lane) {
+      const Real p0r = p0[lane], p0i = p0[Lanes + lane], p1r = p1[lane], p1i = p1[Lanes + lane];
+      const Real l0r = l0[lane], l0i = l0[Lanes + lane], l1r = l1[lane], l1i = l1[Lanes + lane];
+      sums.im00[lane] += l0r * p0i - l0i * p0r;
+      sums.im11[lane] += l1r * p1i - l1i * p1r;
+      // conj(l0) p1 - conj(conj(l1) p0)
+      sums.cross_re[lane] += (l0r * p1r + l0i * p1i) - (l1r * p0r + l1i * p0i);
+      sums.cross_im[lane] += (l0r * p1i - l0i * p1r) + (l1r * p0i - l1i * p0r);
+      const Matrix2<Real> m = inverse(lane);
+      apply_matrix2(m, p0[lane], p0[Lanes + lane], p1[lane], p1[Lanes + lane]);
+      apply_matrix2(m, l0[lane], l0[Lanes + lane], l1[lane], l1[Lanes + lane]);
+    }
+  };
+  products = WireProducts<Real, Lanes>{};
+  if (split_amplitudes<Lanes>(dim)) {
+    WireProducts<Real, Lanes> partial[kAmplitudeParts] = {};
+    const int64_t per_part = dim / 2 / kAmplitudeParts;
+    for_each_part([&](int part) {
+      for (int64_t p = part * per_part; p < (part + 1) * per_part; ++p) {
+        reverse_pair(pair_low_index(p, bit), partial[part]);
+      }
+    });
+    for (int part = 0; part < kAmplitudeParts; ++part) {
       for (int lane = 0; lane < Lanes; ++lane) {
-        const Real p0r = p0[lane], p0i = p0[Lanes + lane], p1r = p1[lane], p1i = p1[Lanes + lane];
-        const Real l0r = l0[lane], l0i = l0[Lanes + lane], l1r = l1[lane], l1i = l1[Lanes + lane];
-        products.im00[lane] += l0r * p0i - l0i * p0r;
-        products.im11[lane] += l1r * p1i - l1i * p1r;
-        // conj(l0) p1 - conj(conj(l1) p0)
-        products.cross_re[lane] += (l0r * p1r + l0i * p1i) - (l1r * p0r + l1i * p0i);
-        products.cross_im[lane] += (l0r * p1i - l0i * p1r) + (l1r * p0i - l1i * p0r);
-        const Matrix2<Real> m = inverse(lane);
-        apply_matrix2(m, p0[lane], p0[Lanes + lane], p1[lane], p1[Lanes + lane]);
-        apply_matrix2(m, l0[lane], l0[Lanes + lane], l1[lane], l1[Lanes + lane]);
+        products.im00[lane] += partial[part].im00[lane];
+        products.im11[lane] += partial[part].im11[lane];
+        products.cross_re[lane] += partial[part].cross_re[lane];
+        products.cross_im[lane] += partial[part].cross_im[lane];
       }
     }
+    return;
+  }
+  for (int64_t high = 0; high < dim; high += 2 * stride) {
+    for (int64_t low = 0; low < stride; ++low) reverse_pair(high + low, products);
   }
 }
 
@@ -321,7 +362,7 @@ template <class Real, int Lanes>
 inline void apply_fixed_two_qubit(Real* state, int64_t dim, SegmentKind kind, int32_t bit0,
                                   int32_t bit1) {
   const int64_t mask0 = int64_t{1} << bit0, mask1 = int64_t{1} << bit1;
-  for (int64_t k = 0; k < dim; ++k) {
+  auto apply_at = [&](int64_t k) {
     const bool b0 = k & mask0, b1 = k & mask1;
     if (kind == SegmentKind::kCnot) {
       if (b0 && !b1) swap_amplitudes<Real, Lanes>(state, k, k | mask1);
@@ -332,9 +373,14 @@ inline void apply_fixed_two_qubit(Real* state, int64_t dim, SegmentKind kind, in
       QMOE_VECTORIZE
       for (int i = 0; i < 2 * Lanes; ++i) a[i] = -a[i];
     }
+  };
+  // every k touches only itself and one partner that no other k touches
+  if (split_amplitudes<Lanes>(dim)) {
+    for_each_index_split(dim, apply_at);
+    return;
   }
+  for (int64_t k = 0; k < dim; ++k) apply_at(k);
 }
-
 
 // dst_k = sign_k src_{source_k}: a merged run of CNOT, CZ and SWAP in one pass.
 template <class Real, int Lanes>

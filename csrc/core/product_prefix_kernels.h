@@ -36,7 +36,9 @@ inline void expand_product_state(Real* wire_states, int n_qubits, Real* state) {
   for (int32_t bit = 1; bit < n_qubits; ++bit) {
     const Real* phi = wire_block<Real, Lanes>(wire_states, bit);
     const int64_t half = int64_t{1} << bit;
-    for (int64_t k = half - 1; k >= 0; --k) {
+    // amplitude k < half becomes k (times phi[0]) and k + half (times phi[1]): no k
+    // touches another's amplitudes, in any order
+    auto double_at = [&](int64_t k) {
       Real* __restrict low = Block<Real, Lanes>::amp(state, k);
       Real* __restrict high = Block<Real, Lanes>::amp(state, k + half);
       QMOE_VECTORIZE
@@ -49,6 +51,11 @@ inline void expand_product_state(Real* wire_states, int n_qubits, Real* state) {
         low[lane] = x_re * p0_re - x_im * p0_im;
         low[Lanes + lane] = x_re * p0_im + x_im * p0_re;
       }
+    };
+    if (split_amplitudes<Lanes>(2 * half)) {
+      for_each_index_split(half, double_at);
+    } else {
+      for (int64_t k = 0; k < half; ++k) double_at(k);
     }
   }
 }
@@ -67,22 +74,28 @@ inline void contract_onto_wire(const Real* lambda, Real* wire_states, int n_qubi
     const Real* phi = wire_block<Real, Lanes>(wire_states, other);
     // bits below `other` are all still there, so it sits at position `other`
     const int64_t half = int64_t{1} << other;
-    for (int64_t high = 0; high < size / 2; high += half) {
-      for (int64_t low = 0; low < half; ++low) {
-        const Real* in0 = Block<Real, Lanes>::amp(const_cast<Real*>(source), 2 * high + low);
-        const Real* in1 = in0 + 2 * Lanes * half;
-        // in place is safe: output index high + low never exceeds an input still to be read
-        Real* out = Block<Real, Lanes>::amp(scratch, high + low);
-        QMOE_VECTORIZE
-        for (int lane = 0; lane < Lanes; ++lane) {
-          const Real p0_re = phi[lane], p0_im = phi[Lanes + lane];
-          const Real p1_re = phi[2 * Lanes + lane], p1_im = phi[3 * Lanes + lane];
-          const Real a_re = in0[lane], a_im = in0[Lanes + lane];
-          const Real b_re = in1[lane], b_im = in1[Lanes + lane];
-          out[lane] = p0_re * a_re + p0_im * a_im + p1_re * b_re + p1_im * b_im;
-          out[Lanes + lane] = p0_re * a_im - p0_im * a_re + p1_re * b_im - p1_im * b_re;
-        }
+    auto contract_at = [&](int64_t out_index) {
+      const int64_t high = out_index & ~(half - 1), low = out_index & (half - 1);
+      const Real* in0 = Block<Real, Lanes>::amp(const_cast<Real*>(source), 2 * high + low);
+      const Real* in1 = in0 + 2 * Lanes * half;
+      Real* out = Block<Real, Lanes>::amp(scratch, out_index);
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) {
+        const Real p0_re = phi[lane], p0_im = phi[Lanes + lane];
+        const Real p1_re = phi[2 * Lanes + lane], p1_im = phi[3 * Lanes + lane];
+        const Real a_re = in0[lane], a_im = in0[Lanes + lane];
+        const Real b_re = in1[lane], b_im = in1[Lanes + lane];
+        out[lane] = p0_re * a_re + p0_im * a_im + p1_re * b_re + p1_im * b_im;
+        out[Lanes + lane] = p0_re * a_im - p0_im * a_re + p1_re * b_im - p1_im * b_re;
       }
+    };
+    // Only the first contraction, out of lambda, may run split: later ones work in
+    // place, where an output can overwrite an input another part has yet to read.
+    if (source == lambda && split_amplitudes<Lanes>(size)) {
+      for_each_index_split(size / 2, contract_at);
+    } else {
+      // in place is safe in order: output index never exceeds an input still to be read
+      for (int64_t out_index = 0; out_index < size / 2; ++out_index) contract_at(out_index);
     }
     source = scratch;
     size /= 2;

@@ -139,23 +139,43 @@ template <class Real, int Lanes>
 inline void read_block(const ReadoutView& readout, const Real* state, int64_t dim, Real* probs,
                        Real* lane_out) {
   Real* target = readout.probs ? lane_out : probs;
-  for (int64_t k = 0; k < dim; ++k) {
+  auto probability_at = [&](int64_t k) {
     const Real* a = state + k * 2 * Lanes;
     QMOE_VECTORIZE
     for (int lane = 0; lane < Lanes; ++lane) {
       target[k * Lanes + lane] = a[lane] * a[lane] + a[Lanes + lane] * a[Lanes + lane];
     }
+  };
+  auto add_mask_range = [&](int64_t mask, int64_t begin, int64_t end, Real* value) {
+    for (int64_t k = begin; k < end; ++k) {
+      const bool odd = __builtin_parityll(static_cast<unsigned long long>(k & mask));
+      const Real* p = probs + k * Lanes;
+      QMOE_VECTORIZE
+      for (int lane = 0; lane < Lanes; ++lane) value[lane] += odd ? -p[lane] : p[lane];
+    }
+  };
+  const bool split = split_amplitudes<Lanes>(dim);
+  if (split) {
+    for_each_index_split(dim, probability_at);
+  } else {
+    for (int64_t k = 0; k < dim; ++k) probability_at(k);
   }
   if (readout.probs) return;
   for (int64_t m = 0; m < readout.n_masks; ++m) {
     Real* value = lane_out + m * Lanes;
     for (int lane = 0; lane < Lanes; ++lane) value[lane] = 0;
-    for (int64_t k = 0; k < dim; ++k) {
-      const bool odd =
-          __builtin_parityll(static_cast<unsigned long long>(k & readout.index_masks[m]));
-      const Real* p = probs + k * Lanes;
-      QMOE_VECTORIZE
-      for (int lane = 0; lane < Lanes; ++lane) value[lane] += odd ? -p[lane] : p[lane];
+    if (!split) {
+      add_mask_range(readout.index_masks[m], 0, dim, value);
+      continue;
+    }
+    Real partial[kAmplitudeParts][Lanes] = {};
+    const int64_t per_part = dim / kAmplitudeParts;
+    for_each_part([&](int part) {
+      add_mask_range(readout.index_masks[m], part * per_part, (part + 1) * per_part,
+                     partial[part]);
+    });
+    for (int part = 0; part < kAmplitudeParts; ++part) {
+      for (int lane = 0; lane < Lanes; ++lane) value[lane] += partial[part][lane];
     }
   }
 }
@@ -187,16 +207,21 @@ inline void fold_readout(const ChunkTask<Real>& task, int64_t first, const Real*
     for (int64_t i = 0; i < dim * Lanes; ++i) diagonal[i] = 0;
     for (int64_t m = 0; m < readout.n_masks; ++m) {
       load_column<Real, Lanes>(task.grad_out, width, m, first, task.end, grad);
-      for (int64_t k = 0; k < dim; ++k) {
-        const bool odd =
-            __builtin_parityll(static_cast<unsigned long long>(k & readout.index_masks[m]));
+      const int64_t mask = readout.index_masks[m];
+      auto add_at = [&](int64_t k) {
+        const bool odd = __builtin_parityll(static_cast<unsigned long long>(k & mask));
         Real* d = diagonal + k * Lanes;
         QMOE_VECTORIZE
         for (int lane = 0; lane < Lanes; ++lane) d[lane] += odd ? -grad[lane] : grad[lane];
+      };
+      if (split_amplitudes<Lanes>(dim)) {
+        for_each_index_split(dim, add_at);
+      } else {
+        for (int64_t k = 0; k < dim; ++k) add_at(k);
       }
     }
   }
-  for (int64_t k = 0; k < dim; ++k) {
+  auto fold_at = [&](int64_t k) {
     const Real* p = psi + k * 2 * Lanes;
     Real* l = lambda + k * 2 * Lanes;
     const Real* d = diagonal + k * Lanes;
@@ -205,6 +230,11 @@ inline void fold_readout(const ChunkTask<Real>& task, int64_t first, const Real*
       l[lane] = d[lane] * p[lane];
       l[Lanes + lane] = d[lane] * p[Lanes + lane];
     }
+  };
+  if (split_amplitudes<Lanes>(dim)) {
+    for_each_index_split(dim, fold_at);
+  } else {
+    for (int64_t k = 0; k < dim; ++k) fold_at(k);
   }
 }
 

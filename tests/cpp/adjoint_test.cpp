@@ -346,5 +346,29 @@ TEST(Adjoint, GradientsAskedForSeparately) {
   }
 }
 
+TEST(Adjoint, SplitLargeStatesMatchFiniteDifferences) {
+  // From 14 qubits every pass over a sample's amplitudes runs in parts on the
+  // OpenMP threads (amplitude_parts.h), the adjoint's sums per part. (No initial state:
+  // its finite differences would take 2**15 runs per amplitude pair.)
+  for (StateKind state : {StateKind::kNone}) {
+    RandomOptions options;
+    options.n_qubits = 14;
+    options.n_extra_ops = 4;
+    options.batch_size = 2;
+    options.state_kind = state;
+    options.entangler_runs = true;
+    const Problem problem = random_problem(8100 + static_cast<uint64_t>(state), options);
+    const IsaKernels& kernels = *core::supported_kernels().back();
+    SCOPED_TRACE(describe(kernels));
+    const FiniteDifferences fd = finite_differences(problem, kernels);
+    ASSERT_GT(max_abs(fd.inputs) + max_abs(fd.weights), 1e-3);
+    const auto grads = Harness<double>(problem, kernels).backward(DiffMethod::kAdjoint);
+    const double tol = kFiniteDifferenceTolerance;
+    EXPECT_TRUE(AllClose(grads.inputs, fd.inputs, tol, tol)) << "inputs";
+    EXPECT_TRUE(AllClose(grads.weights, fd.weights, tol, tol)) << "weights";
+    EXPECT_TRUE(AllClose(grads.state, fd.state, tol, tol)) << "initial state";
+  }
+}
+
 }  // namespace
 }  // namespace qmoe::test_support

@@ -3,6 +3,7 @@
 // so how the chunks are grouped into calls, and in which order the calls run
 // (as threads would run them), must not change a single bit.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -147,6 +148,30 @@ TEST(Determinism, ForwardDoesNotDependOnTheSchedule) {
       EXPECT_TRUE(BitwiseEqual(out, all)) << name;
     }
   }
+}
+
+TEST(Determinism, SplitLargeStatesAnyThreadCount) {
+  // 14 qubits, batch 1: the passes over the amplitudes run in parts on the OpenMP
+  // threads; sums per part are added in part order, whatever the thread count.
+  RandomOptions options;
+  options.n_qubits = 14;
+  options.n_extra_ops = 4;
+  options.batch_size = 1;
+  options.entangler_runs = true;
+  const Problem problem = random_problem(8200, options);
+  const IsaKernels& kernels = *core::supported_kernels().back();
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Harness<double> harness(problem, kernels);
+  const auto forward_one = harness.forward();
+  const auto grads_one = harness.backward(DiffMethod::kAdjoint);
+  omp_set_num_threads(3);
+  const auto forward_three = harness.forward();
+  const auto grads_three = harness.backward(DiffMethod::kAdjoint);
+  omp_set_num_threads(threads);
+  EXPECT_TRUE(BitwiseEqual(forward_one, forward_three));
+  EXPECT_TRUE(BitwiseEqual(grads_one.inputs, grads_three.inputs));
+  EXPECT_TRUE(BitwiseEqual(grads_one.weights, grads_three.weights));
 }
 
 }  // namespace
