@@ -62,6 +62,7 @@ test-aarch64: aarch64-deps
 	ctest --test-dir $(AARCH64_BUILD_DIR) --output-on-failure -j $(MAX_JOBS)
 
 bench: build-python
+	$(PYTHON) -m pip install -q -r requirements-bench.txt
 	$(PYTHON) benchmarks/bench_circuit.py
 
 lint:

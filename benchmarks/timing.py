@@ -124,11 +124,20 @@ def _physical_cores() -> int | None:
 
 def _git_revision(repo: Path) -> str:
     try:
-        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain",
-                                "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout
+        rev = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
         return rev + (" (with uncommitted changes)" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -155,8 +164,10 @@ def machine_info(repo: Path, isa: str, supported_isas: list[str]) -> list[tuple[
         ("platform", platform.platform()),
         ("python", sys.version.split()[0]),
         ("torch", torch.__version__),
-        ("torch threads", f"{torch.get_num_threads()} intra-op, "
-                          f"{torch.get_num_interop_threads()} inter-op"),
+        (
+            "torch threads",
+            f"{torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} inter-op",
+        ),
         ("qmoe ISA", isa_text),
         ("qmoe revision", _git_revision(repo)),
         ("load average at start", _load_average()),
@@ -192,12 +203,16 @@ def format_rate(per_second: float) -> str:
 
 def markdown_table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
     """Markdown table lines; columns whose index is in ``right`` are right-aligned."""
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
-              for i in range(len(header))]
+    widths = [
+        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
+        for i in range(len(header))
+    ]
 
     def line(cells: list[str]) -> str:
-        padded = [c.rjust(w) if i in right else c.ljust(w)
-                  for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        padded = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
         return "| " + " | ".join(padded) + " |"
 
     rule = ["-" * (w + 1) + ":" if i in right else "-" * (w + 2) for i, w in enumerate(widths)]
