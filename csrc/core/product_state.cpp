@@ -113,26 +113,40 @@ std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& c
   std::vector<std::vector<std::pair<int, BlochFactor>>> components;
   for (int wire = 0; wire < n; ++wire) components.push_back(bloch_components(axes[wire]));
   std::vector<std::vector<int>> feature_paulis{{}};
-  std::vector<std::vector<int8_t>> feature_factors{{}};
+  // Each product also gets its index among the kernels' canonical products: the
+  // kernels multiply per-wire values (1, sin x or 1, cos x or 0), so component c of
+  // wire w is digit c of the index in base 3, wire 0 most significant, and the sign
+  // of a -sin factor moves into the coefficients.
+  std::vector<int64_t> canonical_index{0};
+  std::vector<double> canonical_sign{1.0};
   for (int wire = 0; wire < n; ++wire) {
     std::vector<std::vector<int>> next_paulis;
-    std::vector<std::vector<int8_t>> next_factors;
+    std::vector<int64_t> next_index;
+    std::vector<double> next_sign;
     for (size_t f = 0; f < feature_paulis.size(); ++f) {
-      for (const auto& [pauli, factor] : components[static_cast<size_t>(wire)]) {
+      const auto& wire_components = components[static_cast<size_t>(wire)];
+      for (size_t c = 0; c < wire_components.size(); ++c) {
+        const auto& [pauli, factor] = wire_components[c];
         next_paulis.push_back(feature_paulis[f]);
         next_paulis.back().push_back(pauli);
-        next_factors.push_back(feature_factors[f]);
-        next_factors.back().push_back(static_cast<int8_t>(factor));
+        next_index.push_back(3 * canonical_index[f] + static_cast<int64_t>(c));
+        next_sign.push_back(factor == BlochFactor::kMinusSin ? -canonical_sign[f]
+                                                             : canonical_sign[f]);
       }
     }
     feature_paulis = std::move(next_paulis);
-    feature_factors = std::move(next_factors);
+    canonical_index = std::move(next_index);
+    canonical_sign = std::move(next_sign);
   }
-  plan->n_features = static_cast<int64_t>(feature_paulis.size());
   // Worth it only when the linear forms cost less than the dense path's products.
-  if (plan->n_features * plan->n_outputs > 3 * dim * dim) return nullptr;
-  for (const auto& factors : feature_factors) {
-    plan->factors.insert(plan->factors.end(), factors.begin(), factors.end());
+  if (static_cast<int64_t>(feature_paulis.size()) * plan->n_outputs > 3 * dim * dim) {
+    return nullptr;
+  }
+  plan->n_features = 1;
+  for (int wire = 0; wire < n; ++wire) plan->n_features *= 3;
+  for (int wire = 0; wire < n; ++wire) {
+    // a wire without angle, or with RZ on |0>, has the values (1, 1, 0) and no derivative
+    if (axes[static_cast<size_t>(wire)] == 2) plan->columns[static_cast<size_t>(wire)] = -1;
   }
 
   // With S_P = U P U^dagger (P a product of Paulis):
@@ -148,20 +162,28 @@ std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& c
   std::vector<std::vector<double>> observables;  // diagonal of O_m
   for (int64_t m = 0; m < plan->n_outputs; ++m) observables.push_back(diagonal(readout, m, dim));
   const double scale = 1.0 / static_cast<double>(dim);
+  const int64_t n_canonical = plan->n_features;
+  plan->output_coefficients.assign(static_cast<size_t>(plan->n_outputs * n_canonical), Real(0));
   for (int64_t m = 0; m < plan->n_outputs; ++m) {
-    for (const Dense& s : conjugated) {
+    for (size_t f = 0; f < conjugated.size(); ++f) {
+      const Dense& s = conjugated[f];
       double trace = 0;
       for (int64_t k = 0; k < dim; ++k) {
         trace += observables[m][k] * s[static_cast<size_t>(k * dim + k)].real();
       }
-      plan->output_coefficients.push_back(static_cast<Real>(trace * scale));
+      plan->output_coefficients[static_cast<size_t>(m * n_canonical + canonical_index[f])] =
+          static_cast<Real>(canonical_sign[f] * trace * scale);
     }
   }
   for (const auto& [weight_index, generator] : run.generators) {
     plan->weight_indices.push_back(weight_index);
+    const size_t term_start = plan->weight_coefficients.size();
+    plan->weight_coefficients.resize(term_start + static_cast<size_t>(plan->n_outputs * n_canonical),
+                                     Real(0));
     for (int64_t m = 0; m < plan->n_outputs; ++m) {
       const std::vector<double>& o = observables[m];
-      for (const Dense& s : conjugated) {
+      for (size_t f = 0; f < conjugated.size(); ++f) {
+        const Dense& s = conjugated[f];
         std::complex<double> trace = 0;
         for (int64_t k = 0; k < dim; ++k) {
           for (int64_t l = 0; l < dim; ++l) {
@@ -171,8 +193,10 @@ std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& c
                      s[static_cast<size_t>(l * dim + k)];
           }
         }
-        plan->weight_coefficients.push_back(
-            static_cast<Real>((std::complex<double>(0.0, 0.5) * trace).real() * scale));
+        plan->weight_coefficients[term_start +
+                                  static_cast<size_t>(m * n_canonical + canonical_index[f])] =
+            static_cast<Real>(canonical_sign[f] *
+                              (std::complex<double>(0.0, 0.5) * trace).real() * scale);
       }
     }
   }

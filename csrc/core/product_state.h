@@ -22,11 +22,12 @@ enum class BlochFactor : int8_t { kOne = 0, kSin = 1, kMinusSin = 2, kCos = 3 };
 template <class Real>
 struct ProductStateView {
   int n_qubits;
-  int64_t n_features;       // products of one component per wire
-  int64_t n_outputs;        // readout width
-  const int64_t* columns;   // per wire: input column, or -1 for a wire without per-sample angle
-  const Real* offsets;      // per wire: angle offset (parameter shift)
-  const int8_t* factors;    // [n_features][n_qubits] BlochFactor of each wire in each product
+  // The kernels' products: one of the values (1, sin x, cos x) per wire (wire 0 most
+  // significant digit in base 3), 3**n_qubits of them; a wire without angle has (1, 1, 0).
+  int64_t n_features;
+  int64_t n_outputs;       // readout width
+  const int64_t* columns;  // per wire: input column, or -1 for a wire without (RX or RY) angle
+  const Real* offsets;     // per wire: angle offset (parameter shift)
   const Real* output_coefficients;  // [n_outputs][n_features]
   int64_t n_weight_terms;
   const int64_t* weight_indices;    // [n_weight_terms]
@@ -40,7 +41,6 @@ struct ProductStatePlan {
   int64_t n_outputs = 0;
   std::vector<int64_t> columns;
   std::vector<Real> offsets;
-  std::vector<int8_t> factors;
   std::vector<Real> output_coefficients;
   std::vector<int64_t> weight_indices;
   std::vector<Real> weight_coefficients;
@@ -51,7 +51,6 @@ struct ProductStatePlan {
             n_outputs,
             columns.data(),
             offsets.data(),
-            factors.data(),
             output_coefficients.data(),
             static_cast<int64_t>(weight_indices.size()),
             weight_indices.data(),
@@ -68,12 +67,10 @@ constexpr int kStagedBlocks = 8;
 template <class Real>
 int64_t product_state_workspace_size(const ProductStateView<Real>& plan, int64_t n_weights,
                                      int lanes) {
-  const int64_t factors = 2 * plan.n_qubits * 4 * lanes;
-  const int64_t features = 3 * plan.n_features * lanes;  // features, their derivative, h
-  const int64_t outputs = 2 * plan.n_outputs * lanes;     // readout and its gradient
   const int64_t accumulators = plan.n_outputs * plan.n_features * lanes;
   const int64_t staged = (plan.n_qubits + plan.n_outputs) * kStagedBlocks * lanes;
-  return factors + features + outputs + accumulators + n_weights * lanes + 2 * lanes + staged;
+  const int64_t outputs = plan.n_outputs * lanes;  // forward: the block's readout
+  return accumulators + n_weights * lanes + staged + outputs + lanes;
 }
 
 // The plan for a lowered circuit and readout, or null when the circuit does

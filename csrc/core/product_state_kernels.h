@@ -1,6 +1,8 @@
 // Kernels of the product-state path (product_state.h), samples in SIMD lanes
 // like the statevector kernels. Per block: sin/cos of each wire's angle, the
-// products of Bloch components, and fixed linear forms of those products.
+// 3**N products of per-wire values, and fixed linear forms of those products.
+// Templated on the number of qubits N (1 to 3), so every product is a
+// compile-time combination of registers.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,14 @@
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
+
+constexpr int power_of_three(int n) { return n == 0 ? 1 : 3 * power_of_three(n - 1); }
+
+// Digit `wire` (wire 0 most significant) of product index f in base 3.
+template <int N>
+constexpr int product_digit(int f, int wire) {
+  return f / power_of_three(N - 1 - wire) % 3;
+}
 
 // staged[c][b * Lanes + lane] = rows[(group + b * Lanes + lane) * width + columns[c]], for the
 // blocks of the group that start before `end`; columns[c] < 0 is skipped.
@@ -32,172 +42,179 @@ inline void stage_columns(const Real* rows, int64_t width, const int64_t* column
   }
 }
 
-// values[wire][factor][lane]: the Bloch factors (1, sin, -sin, cos) of each
-// wire's angle, and their derivatives (0, cos, -cos, -sin). `angles` is the
-// block's first lane in the staged inputs.
-template <class Real, int Lanes>
-inline void bloch_factors(const ProductStateView<Real>& plan, const Real* angles, Real* values,
-                          Real* derivatives) {
-  const auto one = broadcast_lanes<Real, Lanes>(1), zero = broadcast_lanes<Real, Lanes>(0);
-  for (int wire = 0; wire < plan.n_qubits; ++wire) {
-    Real* value = values + wire * 4 * Lanes;
-    Real* derivative = derivatives + wire * 4 * Lanes;
-    store_lanes<Real, Lanes>(value, one);
-    store_lanes<Real, Lanes>(derivative, zero);
-    if (plan.columns[wire] < 0) continue;  // the wire stays |0>: only factor 1 is used
-    const auto angle =
-        load_lanes<Real, Lanes>(angles + wire * kStagedBlocks * Lanes) + plan.offsets[wire];
-    LaneVector<Real, Lanes> sine, cosine;
-    sincos_vector<Real, Lanes>(angle, sine, cosine);
-    store_lanes<Real, Lanes>(value + Lanes, sine);
-    store_lanes<Real, Lanes>(value + 2 * Lanes, -sine);
-    store_lanes<Real, Lanes>(value + 3 * Lanes, cosine);
-    store_lanes<Real, Lanes>(derivative + Lanes, cosine);
-    store_lanes<Real, Lanes>(derivative + 2 * Lanes, -cosine);
-    store_lanes<Real, Lanes>(derivative + 3 * Lanes, -sine);
-  }
-}
+// One block of N wires: per wire the values (1, sin x, cos x) and their
+// derivatives (0, cos x, -sin x), or (1, 1, 0) and 0 for a wire without angle;
+// and the 3**N products of one value per wire.
+template <class Real, int Lanes, int N>
+struct ProductBlock {
+  using Vector = LaneVector<Real, Lanes>;
+  static constexpr int kProducts = power_of_three(N);
+  Vector value[N][3];
+  Vector slope[N][3];
+  Vector products[kProducts];
 
-// features[f][lane] = product over wires of the wire's factor in product f;
-// wire `differentiated` (or none, -1) contributes its derivative instead.
-template <class Real, int Lanes>
-inline void bloch_products(const ProductStateView<Real>& plan, const Real* values,
-                           const Real* derivatives, int differentiated, Real* features) {
-  for (int64_t f = 0; f < plan.n_features; ++f) {
-    auto product = broadcast_lanes<Real, Lanes>(1);
-    const int8_t* factors = plan.factors + f * plan.n_qubits;
-    for (int wire = 0; wire < plan.n_qubits; ++wire) {
-      const Real* source =
-          (wire == differentiated ? derivatives : values) + (wire * 4 + factors[wire]) * Lanes;
-      product *= load_lanes<Real, Lanes>(source);
-    }
-    store_lanes<Real, Lanes>(features + f * Lanes, product);
-  }
-}
-
-// result[row][lane] = sum_f coefficients[row][f] features[f][lane], in four
-// interleaved partial sums so that the FMAs do not wait on each other.
-template <class Real, int Lanes>
-inline void linear_forms(const Real* coefficients, int64_t n_rows, int64_t n_features,
-                         const Real* features, Real* result) {
-  for (int64_t row = 0; row < n_rows; ++row) {
-    const Real* coefficient = coefficients + row * n_features;
-    LaneVector<Real, Lanes> sums[4] = {};
-    int64_t f = 0;
-    for (; f + 4 <= n_features; f += 4) {
-      for (int part = 0; part < 4; ++part) {
-        sums[part] +=
-            coefficient[f + part] * load_lanes<Real, Lanes>(features + (f + part) * Lanes);
+  // `angles` is the block's first lane in the staged inputs.
+  QMOE_ALWAYS_INLINE void load(const ProductStateView<Real>& plan, const Real* angles) {
+    const Vector one = broadcast_lanes<Real, Lanes>(1), zero = broadcast_lanes<Real, Lanes>(0);
+#pragma GCC unroll 4
+    for (int wire = 0; wire < N; ++wire) {
+      value[wire][0] = one;
+      slope[wire][0] = zero;
+      if (plan.columns[wire] < 0) {
+        value[wire][1] = one;
+        value[wire][2] = zero;
+        slope[wire][1] = slope[wire][2] = zero;
+        continue;
       }
+      const Vector angle =
+          load_lanes<Real, Lanes>(angles + wire * kStagedBlocks * Lanes) + plan.offsets[wire];
+      Vector sine, cosine;
+      sincos_vector<Real, Lanes>(angle, sine, cosine);
+      value[wire][1] = sine;
+      value[wire][2] = cosine;
+      slope[wire][1] = cosine;
+      slope[wire][2] = -sine;
     }
-    for (; f < n_features; ++f) {
-      sums[0] += coefficient[f] * load_lanes<Real, Lanes>(features + f * Lanes);
-    }
-    store_lanes<Real, Lanes>(result + row * Lanes, (sums[0] + sums[1]) + (sums[2] + sums[3]));
+#pragma GCC unroll 27
+    for (int f = 0; f < kProducts; ++f) products[f] = product(f, -1);
   }
-}
 
-template <class Real, int Lanes>
-void product_state_forward_chunk(const ChunkTask<Real>& task) {
+  // Product f, with wire `differentiated` (or none, -1) taking its derivative.
+  QMOE_ALWAYS_INLINE Vector product(int f, int differentiated) const {
+    Vector result = differentiated == 0 ? slope[0][product_digit<N>(f, 0)]
+                                        : value[0][product_digit<N>(f, 0)];
+#pragma GCC unroll 4
+    for (int wire = 1; wire < N; ++wire) {
+      const int digit = product_digit<N>(f, wire);
+      result *= differentiated == wire ? slope[wire][digit] : value[wire][digit];
+    }
+    return result;
+  }
+
+  // sum_f coefficients[f] products[f], in three partial sums so the FMAs overlap.
+  QMOE_ALWAYS_INLINE Vector linear_form(const Real* coefficients) const {
+    Vector sums[3] = {};
+#pragma GCC unroll 27
+    for (int f = 0; f < kProducts; ++f) sums[f % 3] += coefficients[f] * products[f];
+    return (sums[0] + sums[1]) + sums[2];
+  }
+};
+
+template <class Real, int Lanes, int N>
+void product_state_forward_chunk_n(const ChunkTask<Real>& task) {
   const ProductStateView<Real>& plan = *task.product_state;
-  Real* values = task.workspace;
-  Real* derivatives = values + plan.n_qubits * 4 * Lanes;
-  Real* features = derivatives + plan.n_qubits * 4 * Lanes;
-  Real* outputs = features + plan.n_features * Lanes;
+  Real* outputs = task.workspace;
   Real* staged_angles = outputs + plan.n_outputs * Lanes;
   for (int64_t group = task.begin; group < task.end; group += kStagedBlocks * Lanes) {
-    stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns,
-                               plan.n_qubits, group, task.end, staged_angles);
+    stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns, N,
+                               group, task.end, staged_angles);
     for (int block = 0; block < kStagedBlocks; ++block) {
       const int64_t first = group + block * Lanes;
       if (first >= task.end) break;
-      bloch_factors<Real, Lanes>(plan, staged_angles + block * Lanes, values, derivatives);
-      bloch_products<Real, Lanes>(plan, values, derivatives, -1, features);
-      linear_forms<Real, Lanes>(plan.output_coefficients, plan.n_outputs, plan.n_features, features,
-                                outputs);
+      ProductBlock<Real, Lanes, N> products;
+      products.load(plan, staged_angles + block * Lanes);
+      for (int64_t m = 0; m < plan.n_outputs; ++m) {
+        store_lanes<Real, Lanes>(outputs + m * Lanes, products.linear_form(
+                                                           plan.output_coefficients +
+                                                           m * plan.n_features));
+      }
       store_rows<Real, Lanes>(outputs, plan.n_outputs, first, task.end, task.out);
     }
   }
 }
 
-template <class Real, int Lanes>
-void product_state_adjoint_chunk(const ChunkTask<Real>& task) {
+template <class Real, int Lanes, int N>
+void product_state_adjoint_chunk_n(const ChunkTask<Real>& task) {
+  using Vector = LaneVector<Real, Lanes>;
+  constexpr int kProducts = power_of_three(N);
   const ProductStateView<Real>& plan = *task.product_state;
-  const int64_t n_features = plan.n_features, n_outputs = plan.n_outputs;
-  Real* values = task.workspace;
-  Real* derivatives = values + plan.n_qubits * 4 * Lanes;
-  Real* features = derivatives + plan.n_qubits * 4 * Lanes;
-  Real* feature_derivatives = features + n_features * Lanes;
-  Real* folded = feature_derivatives + n_features * Lanes;  // h_f = sum_m g_m a_mf
-  Real* grad = folded + n_features * Lanes;                 // [outputs][lanes]
-  Real* scratch = grad + 2 * n_outputs * Lanes;
-  Real* accumulators = scratch + 2 * Lanes;  // [outputs][features][lanes]: sum g_m f
-  Real* weight_accumulators = accumulators + n_outputs * n_features * Lanes;
+  const int64_t n_outputs = plan.n_outputs;
+  // accumulators[m][f][lane]: sum over the chunk of g_m products[f]
+  Real* accumulators = task.workspace;
+  Real* weight_accumulators = accumulators + n_outputs * kProducts * Lanes;
   Real* staged_angles = weight_accumulators + task.n_weights * Lanes;
-  Real* staged_grads = staged_angles + plan.n_qubits * kStagedBlocks * Lanes;
-  for (int64_t i = 0; i < n_outputs * n_features * Lanes; ++i) accumulators[i] = 0;
+  Real* staged_grads = staged_angles + N * kStagedBlocks * Lanes;
+  Real* lane_sums = staged_grads + n_outputs * kStagedBlocks * Lanes;
+  for (int64_t i = 0; i < n_outputs * kProducts * Lanes; ++i) accumulators[i] = 0;
   for (int64_t i = 0; i < task.n_weights * Lanes; ++i) weight_accumulators[i] = 0;
 
   for (int64_t group = task.begin; group < task.end; group += kStagedBlocks * Lanes) {
-    stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns,
-                               plan.n_qubits, group, task.end, staged_angles);
+    stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns, N,
+                               group, task.end, staged_angles);
     stage_columns<Real, Lanes>(task.grad_out, n_outputs, nullptr, n_outputs, group, task.end,
                                staged_grads);
     for (int block = 0; block < kStagedBlocks; ++block) {
       const int64_t first = group + block * Lanes;
       if (first >= task.end) break;
-      bloch_factors<Real, Lanes>(plan, staged_angles + block * Lanes, values, derivatives);
-      bloch_products<Real, Lanes>(plan, values, derivatives, -1, features);
+      ProductBlock<Real, Lanes, N> products;
+      products.load(plan, staged_angles + block * Lanes);
+      // folded[f] = sum_m g_m a_mf: the gradient of the block's loss in each product
+      Vector folded[kProducts] = {};
       for (int64_t m = 0; m < n_outputs; ++m) {
-        store_lanes<Real, Lanes>(
-            grad + m * Lanes,
-            load_lanes<Real, Lanes>(staged_grads + (m * kStagedBlocks + block) * Lanes));
-      }
-      for (int64_t m = 0; m < n_outputs; ++m) {
-        const auto g = load_lanes<Real, Lanes>(grad + m * Lanes);
-        for (int64_t f = 0; f < n_features; ++f) {
-          Real* accumulator = accumulators + (m * n_features + f) * Lanes;
-          store_lanes<Real, Lanes>(accumulator,
-                                   load_lanes<Real, Lanes>(accumulator) +
-                                       g * load_lanes<Real, Lanes>(features + f * Lanes));
+        const Vector g =
+            load_lanes<Real, Lanes>(staged_grads + (m * kStagedBlocks + block) * Lanes);
+        Real* accumulator = accumulators + m * kProducts * Lanes;
+        const Real* coefficients = plan.output_coefficients + m * kProducts;
+#pragma GCC unroll 27
+        for (int f = 0; f < kProducts; ++f) {
+          store_lanes<Real, Lanes>(accumulator + f * Lanes,
+                                   load_lanes<Real, Lanes>(accumulator + f * Lanes) +
+                                       g * products.products[f]);
+          folded[f] += coefficients[f] * g;
         }
       }
       if (task.grad_inputs == nullptr) continue;
-      for (int64_t f = 0; f < n_features; ++f) {
-        auto sum = broadcast_lanes<Real, Lanes>(0);
-        for (int64_t m = 0; m < n_outputs; ++m) {
-          sum += plan.output_coefficients[m * n_features + f] *
-                 load_lanes<Real, Lanes>(grad + m * Lanes);
-        }
-        store_lanes<Real, Lanes>(folded + f * Lanes, sum);
-      }
-      for (int wire = 0; wire < plan.n_qubits; ++wire) {
-        const int64_t column = plan.columns[wire];
-        if (column < 0) continue;
-        bloch_products<Real, Lanes>(plan, values, derivatives, wire, feature_derivatives);
-        auto sum = broadcast_lanes<Real, Lanes>(0);
-        for (int64_t f = 0; f < n_features; ++f) {
-          sum += load_lanes<Real, Lanes>(folded + f * Lanes) *
-                 load_lanes<Real, Lanes>(feature_derivatives + f * Lanes);
-        }
-        Real* lane_sums = scratch;
+#pragma GCC unroll 4
+      for (int wire = 0; wire < N; ++wire) {
+        if (plan.columns[wire] < 0) continue;
+        Vector sum = {};
+#pragma GCC unroll 27
+        for (int f = 0; f < kProducts; ++f) sum += folded[f] * products.product(f, wire);
         store_lanes<Real, Lanes>(lane_sums, sum);
-        add_to_column<Real, Lanes>(lane_sums, task.batch.n_input_columns, column, first, task.end,
-                                   task.grad_inputs);
+        add_to_column<Real, Lanes>(lane_sums, task.batch.n_input_columns, plan.columns[wire],
+                                   first, task.end, task.grad_inputs);
       }
     }
   }
   if (task.grad_weights == nullptr) return;
+  const int64_t term_size = n_outputs * kProducts;
   for (int64_t t = 0; t < plan.n_weight_terms; ++t) {
-    linear_forms<Real, Lanes>(plan.weight_coefficients + t * n_outputs * n_features, 1,
-                              n_outputs * n_features, accumulators, scratch);
+    const Real* coefficients = plan.weight_coefficients + t * term_size;
+    Vector sum = {};
+    for (int64_t i = 0; i < term_size; ++i) {
+      sum += coefficients[i] * load_lanes<Real, Lanes>(accumulators + i * Lanes);
+    }
     Real* target = weight_accumulators + plan.weight_indices[t] * Lanes;
-    for (int lane = 0; lane < Lanes; ++lane) target[lane] += scratch[lane];
+    store_lanes<Real, Lanes>(target, load_lanes<Real, Lanes>(target) + sum);
   }
   for (int64_t w = 0; w < task.n_weights; ++w) {
     Real total = 0;
     for (int lane = 0; lane < Lanes; ++lane) total += weight_accumulators[w * Lanes + lane];
     task.grad_weights[w] += total;
+  }
+}
+
+template <class Real, int Lanes>
+void product_state_forward_chunk(const ChunkTask<Real>& task) {
+  switch (task.product_state->n_qubits) {
+    case 1:
+      return product_state_forward_chunk_n<Real, Lanes, 1>(task);
+    case 2:
+      return product_state_forward_chunk_n<Real, Lanes, 2>(task);
+    default:
+      return product_state_forward_chunk_n<Real, Lanes, 3>(task);
+  }
+}
+
+template <class Real, int Lanes>
+void product_state_adjoint_chunk(const ChunkTask<Real>& task) {
+  switch (task.product_state->n_qubits) {
+    case 1:
+      return product_state_adjoint_chunk_n<Real, Lanes, 1>(task);
+    case 2:
+      return product_state_adjoint_chunk_n<Real, Lanes, 2>(task);
+    default:
+      return product_state_adjoint_chunk_n<Real, Lanes, 3>(task);
   }
 }
 

@@ -75,3 +75,40 @@ def test_router_matches_reference(isa: str, dtype: torch.dtype, n_qubits: int, r
             scale = max(1.0, float(e.abs().max()))
             error = float((a.detach().double() - e.detach()).abs().max())
             assert error <= tolerance * scale, f"{diff_method} {name}: {error:.2e}"
+
+
+@pytest.mark.parametrize("readout", ["expval", "probs"])
+@pytest.mark.parametrize("rotation", ["X", "Y", "Z"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_large_batch_three_qubit_router_matches_reference(isa: str, dtype: torch.dtype,
+                                                          rotation: str, readout: str) -> None:
+    # At 3 qubits the product-state path runs only for batches that amortise its plan
+    # (>= 8192 samples); 8,203 samples also end on a partial block of lanes.
+    n_qubits, batch = 3, 8203
+    circuit = router(n_qubits, rotation, "strong")
+    generator = torch.Generator().manual_seed(11)
+    inputs = torch.rand(batch, n_qubits, dtype=torch.float64, generator=generator) * math.pi
+    weights = torch.rand(circuit.n_weights, dtype=torch.float64, generator=generator) * 2 * math.pi
+    masks = [1, 2, 4, 7]
+    width = 8 if readout == "probs" else len(masks)
+    grad_out = torch.randn(batch, width, dtype=torch.float64, generator=generator)
+
+    def run(module, x, w):
+        if readout == "probs":
+            return module.probs(x, w, circuit.program, n_qubits)
+        return module.expval(x, w, circuit.program, n_qubits, masks)
+
+    x = inputs.clone().requires_grad_()
+    w = weights.clone().requires_grad_()
+    expected = run(reference, x, w)
+    expected.backward(grad_out)
+    xo = inputs.to(dtype).clone().requires_grad_()
+    wo = weights.to(dtype).clone().requires_grad_()
+    actual = run(ops, xo, wo)
+    actual.backward(grad_out.to(dtype))
+    # weight gradients sum over the batch: scale the tolerance with it
+    for name, a, e, scale in (("output", actual, expected, 1.0), ("inputs", xo.grad, x.grad, 1.0),
+                              ("weights", wo.grad, w.grad, math.sqrt(batch))):
+        error = float((a.detach().double() - e.detach()).abs().max())
+        bound = TOLERANCE[dtype] * scale * max(1.0, float(e.abs().max()))
+        assert error <= bound, f"{name}: {error:.2e}"
