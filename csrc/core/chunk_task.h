@@ -47,7 +47,11 @@ struct ChunkTask {
   int64_t end = 0;    // one past the last sample
   Real* workspace = nullptr;
 
-  Real* out = nullptr;  // forward: [batch, width]
+  Real* out = nullptr;          // forward: [batch, width]
+  Real* final_state = nullptr;  // forward: [batch, 2**n, 2] (complex as pairs), or null
+
+  // adjoint: the final states a forward kept ([batch, 2**n, 2]), or null to recompute them
+  const Real* saved_state = nullptr;
 
   const Real* grad_out = nullptr;  // backward: [batch, width]
   Real* grad_inputs = nullptr;     // [batch, n_input_columns] (accumulated into), or null
@@ -77,7 +81,7 @@ struct WorkspaceLayout {
   int64_t weight_accumulators;      // n_weights reals
   int64_t wire_states;              // product-state prefix: one 2-vector per wire
   int64_t wire_environments;        // and the adjoint state contracted onto each wire
-  int64_t contraction;              // 2**(n-1) amplitudes, scratch of the contraction
+  int64_t contraction;              // scratch of contract_onto_wires
   int64_t dense_accumulators;       // 4**n complex per dense slot
   int64_t dense_scratch;            // 2**n amplitudes
   int64_t total;
@@ -112,7 +116,8 @@ WorkspaceLayout workspace_layout(const CircuitView<Real>& circuit, const Readout
   layout.weight_accumulators = take(n_weights * lanes);
   layout.wire_states = take(4 * circuit.n_qubits * lanes);
   layout.wire_environments = take(4 * circuit.n_qubits * lanes);
-  layout.contraction = take(dim * lanes);
+  // 8 * 2**ceil(n/2) + 16 amplitudes: enough for contract_onto_wires at every depth
+  layout.contraction = take((8 * (int64_t{1} << ((circuit.n_qubits + 1) / 2)) + 16) * 2 * lanes);
   layout.dense_accumulators = take(circuit.n_accumulator_slots * dim * dim * 2 * lanes);
   layout.dense_scratch = take(circuit.n_accumulator_slots > 0 ? amplitudes : 0);
   layout.total = next;

@@ -118,8 +118,8 @@ struct RotationLanes {
 
 // Calls body(RotationLanes<Real, P>{...}) with P fixed at compile time.
 template <class Real, class Body>
-inline void with_rotation_lanes(Pauli pauli, const Real* cos_half, const Real* sin_half,
-                                Real sign, Body&& body) {
+inline void with_rotation_lanes(Pauli pauli, const Real* cos_half, const Real* sin_half, Real sign,
+                                Body&& body) {
   switch (pauli) {
     case Pauli::kX:
       body(RotationLanes<Real, Pauli::kX>{cos_half, sin_half, sign});
@@ -189,8 +189,7 @@ inline void pauli_gradient(const Real* psi, const Real* lambda, int64_t dim,
       pauli_phase(action, k, phase_re, phase_im);
       const Real ph_re = static_cast<Real>(phase_re), ph_im = static_cast<Real>(phase_im);
       const Real* __restrict l = Block<Real, Lanes>::amp(const_cast<Real*>(lambda), k);
-      const Real* __restrict p =
-          Block<Real, Lanes>::amp(const_cast<Real*>(psi), k ^ action.flip);
+      const Real* __restrict p = Block<Real, Lanes>::amp(const_cast<Real*>(psi), k ^ action.flip);
       QMOE_VECTORIZE
       for (int lane = 0; lane < Lanes; ++lane) {
         // (phase psi)_k
@@ -204,7 +203,8 @@ inline void pauli_gradient(const Real* psi, const Real* lambda, int64_t dim,
   if (split_amplitudes<Lanes>(dim)) {
     Real partial[kAmplitudeParts][Lanes] = {};
     const int64_t per_part = dim / kAmplitudeParts;
-    for_each_part([&](int part) { add_range(part * per_part, (part + 1) * per_part, partial[part]); });
+    for_each_part(
+        [&](int part) { add_range(part * per_part, (part + 1) * per_part, partial[part]); });
     for (int part = 0; part < kAmplitudeParts; ++part) {
       for (int lane = 0; lane < Lanes; ++lane) result[lane] += partial[part][lane];
     }
@@ -290,8 +290,8 @@ inline void apply_dense(Real* state, int64_t dim, const Real* matrix, Real* scra
     // local sums stay in registers; accumulating into `scratch` would stall on store forwarding
     Real sum_re[Lanes] = {}, sum_im[Lanes] = {};
     for (int64_t column = 0; column < dim; ++column) {
-      const Real* entry = kAdjoint ? matrix + 2 * (column * dim + row)
-                                   : matrix + 2 * (row * dim + column);
+      const Real* entry =
+          kAdjoint ? matrix + 2 * (column * dim + row) : matrix + 2 * (row * dim + column);
       const Real u_re = entry[0], u_im = kAdjoint ? -entry[1] : entry[1];
       const Real* __restrict a = Block<Real, Lanes>::amp(state, column);
       QMOE_VECTORIZE
@@ -335,8 +335,8 @@ inline void dense_generator_gradient(const Real* generator, const Real* accumula
   for (int64_t j = 0; j < dim; ++j) {
     for (int64_t k = 0; k < dim; ++k) {
       const Real g_re = generator[2 * (k * dim + j)], g_im = generator[2 * (k * dim + j) + 1];
-      const Real* __restrict m = Block<Real, Lanes>::amp(const_cast<Real*>(accumulator),
-                                                         j * dim + k);
+      const Real* __restrict m =
+          Block<Real, Lanes>::amp(const_cast<Real*>(accumulator), j * dim + k);
       QMOE_VECTORIZE
       for (int lane = 0; lane < Lanes; ++lane) {
         result[lane] += g_re * m[Lanes + lane] + g_im * m[lane];

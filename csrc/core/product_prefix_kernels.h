@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "gate_kernels.h"
+#include "lane_vector.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -60,47 +61,95 @@ inline void expand_product_state(Real* wire_states, int n_qubits, Real* state) {
   }
 }
 
-// environment[x] = sum over k with bit `bit` of k equal to x of
-//   lambda_k prod_{v != bit} conj(phi_v[bit v of k]),
-// so that <lambda| G_bit |psi> = <environment| G |phi_bit> for any one-qubit G.
-// Contracts the other bits from the highest down; `scratch` holds 2**(n-1) amplitudes.
+// out[i] = prod over the wires with bits [low, low + bits) of conj(phi_w[bit of i]),
+// 2**bits amplitudes.
 template <class Real, int Lanes>
-inline void contract_onto_wire(const Real* lambda, Real* wire_states, int n_qubits, int32_t bit,
-                               Real* scratch, Real* environment) {
-  const Real* source = lambda;
-  int64_t size = int64_t{1} << n_qubits;
-  for (int32_t other = n_qubits - 1; other >= 0; --other) {
-    if (other == bit) continue;
-    const Real* phi = wire_block<Real, Lanes>(wire_states, other);
-    // bits below `other` are all still there, so it sits at position `other`
-    const int64_t half = int64_t{1} << other;
-    auto contract_at = [&](int64_t out_index) {
-      const int64_t high = out_index & ~(half - 1), low = out_index & (half - 1);
-      const Real* in0 = Block<Real, Lanes>::amp(const_cast<Real*>(source), 2 * high + low);
-      const Real* in1 = in0 + 2 * Lanes * half;
-      Real* out = Block<Real, Lanes>::amp(scratch, out_index);
+inline void conjugate_product(Real* wire_states, int32_t low, int32_t bits, Real* out) {
+  const Real* first = wire_block<Real, Lanes>(wire_states, low);
+  for (int i = 0; i < 4 * Lanes; ++i) out[i] = (i / Lanes) % 2 == 1 ? -first[i] : first[i];
+  for (int32_t bit = 1; bit < bits; ++bit) {
+    const Real* phi = wire_block<Real, Lanes>(wire_states, low + bit);
+    const int64_t half = int64_t{1} << bit;
+    for (int64_t k = 0; k < half; ++k) {
+      Real* __restrict lower = Block<Real, Lanes>::amp(out, k);
+      Real* __restrict upper = Block<Real, Lanes>::amp(out, k + half);
       QMOE_VECTORIZE
       for (int lane = 0; lane < Lanes; ++lane) {
-        const Real p0_re = phi[lane], p0_im = phi[Lanes + lane];
-        const Real p1_re = phi[2 * Lanes + lane], p1_im = phi[3 * Lanes + lane];
-        const Real a_re = in0[lane], a_im = in0[Lanes + lane];
-        const Real b_re = in1[lane], b_im = in1[Lanes + lane];
-        out[lane] = p0_re * a_re + p0_im * a_im + p1_re * b_re + p1_im * b_im;
-        out[Lanes + lane] = p0_re * a_im - p0_im * a_re + p1_re * b_im - p1_im * b_re;
+        const Real x_re = lower[lane], x_im = lower[Lanes + lane];
+        const Real p0_re = phi[lane], p0_im = -phi[Lanes + lane];
+        const Real p1_re = phi[2 * Lanes + lane], p1_im = -phi[3 * Lanes + lane];
+        upper[lane] = x_re * p1_re - x_im * p1_im;
+        upper[Lanes + lane] = x_re * p1_im + x_im * p1_re;
+        lower[lane] = x_re * p0_re - x_im * p0_im;
+        lower[Lanes + lane] = x_re * p0_im + x_im * p0_re;
       }
-    };
-    // Only the first contraction, out of lambda, may run split: later ones work in
-    // place, where an output can overwrite an input another part has yet to read.
-    if (source == lambda && split_amplitudes<Lanes>(size)) {
-      for_each_index_split(size / 2, contract_at);
-    } else {
-      // in place is safe in order: output index never exceeds an input still to be read
-      for (int64_t out_index = 0; out_index < size / 2; ++out_index) contract_at(out_index);
     }
-    source = scratch;
-    size /= 2;
   }
-  for (int i = 0; i < 4 * Lanes; ++i) environment[i] = source[i];
+}
+
+// out[i] = sum_j weights[j] tensor[index(i, j)], one output at a time (each a
+// plain sum in j order, so any split over i is deterministic).
+template <class Real, int Lanes, class Index>
+inline void weighted_sums(const Real* tensor, const Real* weights, int64_t n_out, int64_t n_sum,
+                          const Index& index, Real* out) {
+  auto sum_at = [&](int64_t i) {
+    LaneVector<Real, Lanes> re = {}, im = {};
+    for (int64_t j = 0; j < n_sum; ++j) {
+      const Real* t = Block<Real, Lanes>::amp(const_cast<Real*>(tensor), index(i, j));
+      const Real* w = Block<Real, Lanes>::amp(const_cast<Real*>(weights), j);
+      const auto t_re = load_lanes<Real, Lanes>(t), t_im = load_lanes<Real, Lanes>(t + Lanes);
+      const auto w_re = load_lanes<Real, Lanes>(w), w_im = load_lanes<Real, Lanes>(w + Lanes);
+      re += w_re * t_re - w_im * t_im;
+      im += w_re * t_im + w_im * t_re;
+    }
+    Real* o = Block<Real, Lanes>::amp(out, i);
+    store_lanes<Real, Lanes>(o, re);
+    store_lanes<Real, Lanes>(o + Lanes, im);
+  };
+  if (split_amplitudes<Lanes>(n_out * n_sum) && n_out % kAmplitudeParts == 0) {
+    for_each_index_split(n_out, sum_at);
+  } else {
+    for (int64_t i = 0; i < n_out; ++i) sum_at(i);
+  }
+}
+
+// environment_b[x] = sum over k with bit b of k equal to x of
+//   tensor_k prod_{v != b} conj(phi_v[bit v of k]),
+// for every wire b with bits [low, high) of the tensor, so that
+// <lambda| G_b |psi> = <environment_b| G |phi_b> for any one-qubit G. Splits the
+// wires in two halves and contracts each away from the tensor with the other
+// half's product state, then recurses: about 2 passes over the tensor in all,
+// where contracting wire by wire would take one per wire. `scratch` holds
+// 8 * 2**ceil((high - low) / 2) amplitudes.
+template <class Real, int Lanes>
+inline void contract_onto_wires(const Real* tensor, Real* wire_states, int32_t low, int32_t high,
+                                Real* scratch, Real* environments) {
+  const int32_t bits = high - low;
+  if (bits == 1) {
+    Real* environment = wire_block<Real, Lanes>(environments, low);
+    for (int i = 0; i < 4 * Lanes; ++i) environment[i] = tensor[i];
+    return;
+  }
+  const int32_t low_bits = bits / 2, high_bits = bits - low_bits;
+  const int64_t n_low = int64_t{1} << low_bits, n_high = int64_t{1} << high_bits;
+  const int64_t amplitude = 2 * Lanes;
+  Real* low_product = scratch;
+  Real* high_product = low_product + n_low * amplitude;
+  Real* low_part = high_product + n_high * amplitude;
+  Real* high_part = low_part + n_low * amplitude;
+  Real* rest = high_part + n_high * amplitude;
+  conjugate_product<Real, Lanes>(wire_states, low, low_bits, low_product);
+  conjugate_product<Real, Lanes>(wire_states, low + low_bits, high_bits, high_product);
+  // tensor index = (h << low_bits) | l
+  weighted_sums<Real, Lanes>(
+      tensor, high_product, n_low, n_high,
+      [&](int64_t l, int64_t h) { return (h << low_bits) | l; }, low_part);
+  weighted_sums<Real, Lanes>(
+      tensor, low_product, n_high, n_low, [&](int64_t h, int64_t l) { return (h << low_bits) | l; },
+      high_part);
+  contract_onto_wires<Real, Lanes>(low_part, wire_states, low, low + low_bits, rest, environments);
+  contract_onto_wires<Real, Lanes>(high_part, wire_states, low + low_bits, high, rest,
+                                   environments);
 }
 
 }  // namespace QMOE_ISA_TAG

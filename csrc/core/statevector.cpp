@@ -121,8 +121,8 @@ ChunkTask<Real> StatevectorSimulator<Real>::make_task(const BatchView<Real>& bat
 
 template <class Real>
 void StatevectorSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
-                                         int64_t chunk_end, Real* out) const {
-  const bool product_path = use_product_state(batch);
+                                         int64_t chunk_end, Real* out, Real* final_state) const {
+  const bool product_path = final_state == nullptr && use_product_state(batch);
   const KernelSet<Real>& kernels = kernels_for(batch.batch_size);
   std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path, kernels.lanes)));
   const auto kernel = product_path ? kernels.product_state_forward : kernels.forward;
@@ -130,6 +130,7 @@ void StatevectorSimulator<Real>::forward(const BatchView<Real>& batch, int64_t c
     ChunkTask<Real> task = make_task(batch, chunk, product_path);
     task.workspace = workspace.data();
     task.out = out;
+    task.final_state = final_state;
     kernel(task);
   }
 }
@@ -160,11 +161,12 @@ void StatevectorSimulator<Real>::build_shifts() const {
 template <class Real>
 void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Real>& batch,
                                           const Real* grad_out, int64_t chunk_begin,
-                                          int64_t chunk_end, const Gradients& gradients) const {
+                                          int64_t chunk_end, const Gradients& gradients,
+                                          const Real* saved_state) const {
   const bool shift = method == DiffMethod::kParameterShift;
   if (shift) prepare_shifts();
   // Parameter shift runs the statevector kernels on shifted circuits.
-  const bool product_path = !shift && use_product_state(batch);
+  const bool product_path = !shift && saved_state == nullptr && use_product_state(batch);
   const KernelSet<Real>& kernels = kernels_for(batch.batch_size);
   std::vector<Real> workspace(static_cast<size_t>(workspace_length(product_path, kernels.lanes)));
   const auto adjoint = product_path ? kernels.product_state_adjoint : kernels.adjoint;
@@ -177,6 +179,7 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
         gradients.weight_partials == nullptr ? nullptr : gradients.weight_partials + chunk * n_weights_;
     if (!shift) {
       task.grad_state = gradients.state;
+      task.saved_state = saved_state;
       adjoint(task);
       continue;
     }

@@ -40,17 +40,22 @@ class StatevectorSimulator {
     return (batch_size + chunk_size_ - 1) / chunk_size_;
   }
 
-  // Each runs chunks [chunk_begin, chunk_end) of the batch.
-  void forward(const BatchView<Real>& batch, int64_t chunk_begin, int64_t chunk_end,
-               Real* out) const;
+  // Each runs chunks [chunk_begin, chunk_end) of the batch. With `final_state`
+  // ([batch, 2**n, 2]) the forward also writes each sample's final state, which
+  // the adjoint method then takes instead of running the circuit again (it runs
+  // the state simulation even where the product-state path would not).
+  void forward(const BatchView<Real>& batch, int64_t chunk_begin, int64_t chunk_end, Real* out,
+               Real* final_state = nullptr) const;
 
   struct Gradients {
     Real* inputs = nullptr;           // [batch, n_input_columns], zeroed by the caller, or null
     Real* weight_partials = nullptr;  // [n_chunks, n_weights], zeroed by the caller, or null
     Real* state = nullptr;            // like the initial state, or null
   };
+  // `saved_state`: final states from forward(), or null; used by the adjoint method.
   void backward(DiffMethod method, const BatchView<Real>& batch, const Real* grad_out,
-                int64_t chunk_begin, int64_t chunk_end, const Gradients& gradients) const;
+                int64_t chunk_begin, int64_t chunk_end, const Gradients& gradients,
+                const Real* saved_state = nullptr) const;
 
   // Sums weight_partials over chunks, in chunk order, into grad_weights[n_weights].
   void reduce_weight_partials(const Real* weight_partials, int64_t n_chunks,

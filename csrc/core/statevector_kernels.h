@@ -11,6 +11,7 @@
 #include "chunk_task.h"
 #include "gate_kernels.h"
 #include "lane_io.h"
+#include "lane_vector.h"
 #include "product_prefix_kernels.h"
 #include "vector_math.h"
 
@@ -146,13 +147,24 @@ inline void read_block(const ReadoutView& readout, const Real* state, int64_t di
       target[k * Lanes + lane] = a[lane] * a[lane] + a[Lanes + lane] * a[Lanes + lane];
     }
   };
+  // A sign times each probability, in four partial sums: a select per amplitude
+  // or one chain of adds would keep the loop scalar or latency-bound.
   auto add_mask_range = [&](int64_t mask, int64_t begin, int64_t end, Real* value) {
-    for (int64_t k = begin; k < end; ++k) {
-      const bool odd = __builtin_parityll(static_cast<unsigned long long>(k & mask));
-      const Real* p = probs + k * Lanes;
-      QMOE_VECTORIZE
-      for (int lane = 0; lane < Lanes; ++lane) value[lane] += odd ? -p[lane] : p[lane];
+    LaneVector<Real, Lanes> sums[4] = {};
+    int64_t k = begin;
+    for (; k + 4 <= end; k += 4) {
+      for (int part = 0; part < 4; ++part) {
+        const auto bits = static_cast<unsigned long long>((k + part) & mask);
+        const Real sign = __builtin_parityll(bits) ? Real(-1) : Real(1);
+        sums[part] += sign * load_lanes<Real, Lanes>(probs + (k + part) * Lanes);
+      }
     }
+    for (; k < end; ++k) {
+      const Real sign = __builtin_parityll(static_cast<unsigned long long>(k & mask)) ? -1 : 1;
+      sums[0] += sign * load_lanes<Real, Lanes>(probs + k * Lanes);
+    }
+    store_lanes<Real, Lanes>(
+        value, load_lanes<Real, Lanes>(value) + ((sums[0] + sums[1]) + (sums[2] + sums[3])));
   };
   const bool split = split_amplitudes<Lanes>(dim);
   if (split) {
@@ -171,13 +183,72 @@ inline void read_block(const ReadoutView& readout, const Real* state, int64_t di
     Real partial[kAmplitudeParts][Lanes] = {};
     const int64_t per_part = dim / kAmplitudeParts;
     for_each_part([&](int part) {
-      add_mask_range(readout.index_masks[m], part * per_part, (part + 1) * per_part,
-                     partial[part]);
+      add_mask_range(readout.index_masks[m], part * per_part, (part + 1) * per_part, partial[part]);
     });
     for (int part = 0; part < kAmplitudeParts; ++part) {
       for (int lane = 0; lane < Lanes; ++lane) value[lane] += partial[part][lane];
     }
   }
+}
+
+// rows[sample][k] = amplitude k of the block's lanes, complex as (re, im) pairs.
+// Amplitude by amplitude, so the block's state is read in order and each row is
+// one write stream (lane by lane would sweep the whole block once per lane).
+template <class Real, int Lanes>
+inline void store_state_rows(const Real* state, int64_t dim, int64_t first, int64_t end,
+                             Real* rows) {
+  const int lanes = first + Lanes <= end ? Lanes : static_cast<int>(end - first);
+  Real* base = rows + first * dim * 2;
+  for (int64_t k = 0; k < dim; ++k) {
+    const Real* a = state + k * 2 * Lanes;
+    for (int lane = 0; lane < lanes; ++lane) {
+      base[lane * dim * 2 + 2 * k] = a[lane];
+      base[lane * dim * 2 + 2 * k + 1] = a[Lanes + lane];
+    }
+  }
+}
+
+// The inverse of store_state_rows; lanes past `end` get zeros.
+template <class Real, int Lanes>
+inline void load_state_rows(const Real* rows, int64_t dim, int64_t first, int64_t end,
+                            Real* state) {
+  const int lanes = first + Lanes <= end ? Lanes : static_cast<int>(end - first);
+  const Real* base = rows + first * dim * 2;
+  for (int64_t k = 0; k < dim; ++k) {
+    Real* a = state + k * 2 * Lanes;
+    for (int lane = 0; lane < lanes; ++lane) {
+      a[lane] = base[lane * dim * 2 + 2 * k];
+      a[Lanes + lane] = base[lane * dim * 2 + 2 * k + 1];
+    }
+    for (int lane = lanes; lane < Lanes; ++lane) a[lane] = a[Lanes + lane] = 0;
+  }
+}
+
+// What run_circuit leaves besides the state (the per-sample rotations' cos/sin
+// and the prefix's wire states), with the state itself taken from a forward's
+// saved rows: the adjoint sweep then starts without running the circuit.
+template <class Real, int Lanes>
+inline void restore_block(const ChunkTask<Real>& task, const CircuitView<Real>& circuit,
+                          int64_t first, ChunkBuffers<Real>& buffers) {
+  int32_t begin = 0;
+  if (starts_from_product_state(task, circuit)) {
+    reset_wire_states<Real, Lanes>(buffers.wire_states, circuit.n_qubits);
+    Real* no_spare = buffers.spare_psi;  // prefix segments never permute
+    for (; begin < circuit.n_prefix_segments; ++begin) {
+      const Segment<Real>& segment = circuit.segments[begin];
+      Real* phi = wire_block<Real, Lanes>(buffers.wire_states, segment.bit0);
+      apply_segment<Real, Lanes>(task, circuit, segment, 0, first, 2, phi, no_spare,
+                                 buffers.rotations, buffers.dense_scratch);
+    }
+  }
+  for (int32_t i = begin; i < circuit.n_segments; ++i) {
+    const Segment<Real>& segment = circuit.segments[i];
+    if (segment.kind != SegmentKind::kPauliRotation) continue;
+    Real* cos_half = buffers.rotations + segment.rotation_slot * 2 * Lanes;
+    rotation_angles<Real, Lanes>(task, segment, first, cos_half, cos_half + Lanes);
+  }
+  const int64_t dim = int64_t{1} << circuit.n_qubits;
+  load_state_rows<Real, Lanes>(task.saved_state, dim, first, task.end, buffers.psi);
 }
 
 template <class Real, int Lanes>
@@ -187,6 +258,9 @@ void forward_chunk(const ChunkTask<Real>& task) {
   ChunkBuffers<Real> buffers = chunk_buffers(task, Lanes);
   for (int64_t first = task.begin; first < task.end; first += Lanes) {
     run_circuit<Real, Lanes>(task, task.circuit, first, buffers);
+    if (task.final_state != nullptr) {
+      store_state_rows<Real, Lanes>(buffers.psi, dim, first, task.end, task.final_state);
+    }
     read_block<Real, Lanes>(task.readout, buffers.psi, dim, buffers.lane_buffer, buffers.readout_a);
     store_rows<Real, Lanes>(buffers.readout_a, width, first, task.end, task.out);
   }
@@ -208,11 +282,11 @@ inline void fold_readout(const ChunkTask<Real>& task, int64_t first, const Real*
     for (int64_t m = 0; m < readout.n_masks; ++m) {
       load_column<Real, Lanes>(task.grad_out, width, m, first, task.end, grad);
       const int64_t mask = readout.index_masks[m];
+      const LaneVector<Real, Lanes> g = load_lanes<Real, Lanes>(grad);
       auto add_at = [&](int64_t k) {
-        const bool odd = __builtin_parityll(static_cast<unsigned long long>(k & mask));
+        const Real sign = __builtin_parityll(static_cast<unsigned long long>(k & mask)) ? -1 : 1;
         Real* d = diagonal + k * Lanes;
-        QMOE_VECTORIZE
-        for (int lane = 0; lane < Lanes; ++lane) d[lane] += odd ? -grad[lane] : grad[lane];
+        store_lanes<Real, Lanes>(d, load_lanes<Real, Lanes>(d) + sign * g);
       };
       if (split_amplitudes<Lanes>(dim)) {
         for_each_index_split(dim, add_at);
@@ -375,12 +449,8 @@ template <class Real, int Lanes>
 inline void reverse_prefix(const ChunkTask<Real>& task, int64_t first, uint32_t wires,
                            ChunkBuffers<Real>& buffers, WireProducts<Real, Lanes>& products) {
   const CircuitView<Real>& circuit = task.circuit;
-  for (int32_t bit = 0; bit < circuit.n_qubits; ++bit) {
-    if (((wires >> bit) & 1) == 0) continue;
-    contract_onto_wire<Real, Lanes>(buffers.lambda, buffers.wire_states, circuit.n_qubits, bit,
-                                    buffers.contraction,
-                                    wire_block<Real, Lanes>(buffers.wire_environments, bit));
-  }
+  contract_onto_wires<Real, Lanes>(buffers.lambda, buffers.wire_states, 0, circuit.n_qubits,
+                                   buffers.contraction, buffers.wire_environments);
   for (int32_t i = circuit.n_prefix_segments - 1; i >= 0; --i) {
     const Segment<Real>& segment = circuit.segments[i];
     if (((wires >> segment.bit0) & 1) == 0) continue;
@@ -406,7 +476,11 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
   WireProducts<Real, Lanes> products;
 
   for (int64_t first = task.begin; first < task.end; first += Lanes) {
-    run_circuit<Real, Lanes>(task, circuit, first, buffers);
+    if (task.saved_state != nullptr) {
+      restore_block<Real, Lanes>(task, circuit, first, buffers);
+    } else {
+      run_circuit<Real, Lanes>(task, circuit, first, buffers);
+    }
     fold_readout<Real, Lanes>(task, first, buffers.psi, dim, buffers.lane_buffer, buffers.lambda);
     const int32_t stop = product ? circuit.n_prefix_segments : 0;
     for (int32_t i = circuit.n_segments - 1; i >= stop; --i) {

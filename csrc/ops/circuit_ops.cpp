@@ -46,11 +46,12 @@ at::Tensor contiguous_state(const std::optional<at::Tensor>& initial_state) {
   return initial_state.has_value() ? initial_state->contiguous() : at::Tensor();
 }
 
-at::Tensor forward_cpu(const char* op_name, const at::Tensor& inputs_arg,
-                       const at::Tensor& weights_arg,
-                       const std::optional<at::Tensor>& initial_state_arg,
-                       c10::IntArrayRef program, c10::ArrayRef<double> constants, int64_t n_qubits,
-                       c10::IntArrayRef z_masks, bool probs, const std::string& diff_method) {
+// The readout, and with keep_state each sample's final state ([batch, 2**n, 2]).
+std::tuple<at::Tensor, at::Tensor> forward_cpu(
+    const char* op_name, const at::Tensor& inputs_arg, const at::Tensor& weights_arg,
+    const std::optional<at::Tensor>& initial_state_arg, c10::IntArrayRef program,
+    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+    const std::string& diff_method, bool keep_state) {
   const CircuitCall call = describe_call(op_name, inputs_arg, weights_arg, initial_state_arg,
                                          program, constants, n_qubits, z_masks, probs, diff_method);
   const at::Tensor inputs = inputs_arg.contiguous();
@@ -58,40 +59,69 @@ at::Tensor forward_cpu(const char* op_name, const at::Tensor& inputs_arg,
   const at::Tensor initial_state = contiguous_state(initial_state_arg);
   const int64_t batch_size = call.batch.expect_int();
   at::Tensor out = at::empty({batch_size, call.output_width}, inputs.options());
-  if (batch_size == 0) return out;
+  at::Tensor state = keep_state ? at::empty({batch_size, int64_t{1} << n_qubits, 2},
+                                            inputs.options())
+                                : at::empty({0}, inputs.options());
+  if (batch_size == 0) return {out, state};
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit", [&] {
     const auto shared = make_simulator<scalar_t>(call, weights, constants, z_masks);
     const auto& simulator = *shared;
     const auto batch = batch_view<scalar_t>(call, inputs, initial_state);
     scalar_t* out_data = out.mutable_data_ptr<scalar_t>();
+    scalar_t* state_data = keep_state ? state.mutable_data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, simulator.n_chunks(batch_size), 1, [&](int64_t begin, int64_t end) {
-      simulator.forward(batch, begin, end, out_data);
+      simulator.forward(batch, begin, end, out_data, state_data);
     });
   });
-  return out;
+  return {out, state};
+}
+
+std::tuple<at::Tensor, at::Tensor> circuit_forward_cpu(
+    const at::Tensor& inputs, const at::Tensor& weights,
+    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+    c10::string_view diff_method, bool keep_state) {
+  return forward_cpu("qmoe.circuit_forward", inputs, weights, initial_state, program, constants,
+                     n_qubits, z_masks, probs, std::string(diff_method), keep_state);
 }
 
 at::Tensor expval_cpu(const at::Tensor& inputs, const at::Tensor& weights,
                       const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
                       c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks,
                       c10::string_view diff_method) {
-  return forward_cpu("qmoe.expval", inputs, weights, initial_state, program, constants, n_qubits,
-                     z_masks, false, std::string(diff_method));
+  return std::get<0>(forward_cpu("qmoe.expval", inputs, weights, initial_state, program,
+                                 constants, n_qubits, z_masks, false, std::string(diff_method),
+                                 false));
 }
 
 at::Tensor probs_cpu(const at::Tensor& inputs, const at::Tensor& weights,
                      const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
                      c10::ArrayRef<double> constants, int64_t n_qubits,
                      c10::string_view diff_method) {
-  return forward_cpu("qmoe.probs", inputs, weights, initial_state, program, constants, n_qubits,
-                     {}, true, std::string(diff_method));
+  return std::get<0>(forward_cpu("qmoe.probs", inputs, weights, initial_state, program, constants,
+                                 n_qubits, {}, true, std::string(diff_method), false));
+}
+
+// A forward's kept final states, checked; undefined when not given (or empty).
+at::Tensor check_final_state(const std::optional<at::Tensor>& final_state,
+                             const at::Tensor& inputs, int64_t batch_size, int64_t n_qubits) {
+  if (!final_state.has_value() || final_state->numel() == 0) return at::Tensor();
+  const int64_t dim = int64_t{1} << n_qubits;
+  TORCH_CHECK_VALUE(final_state->scalar_type() == inputs.scalar_type() &&
+                        final_state->dim() == 3 && final_state->size(0) == batch_size &&
+                        final_state->size(1) == dim && final_state->size(2) == 2,
+                    "qmoe.circuit_backward: final_state must be ", inputs.scalar_type(), " [",
+                    batch_size, ", ", dim, ", 2] (from qmoe.circuit_forward with keep_state), got ",
+                    final_state->scalar_type(), " ", final_state->sizes());
+  return final_state->contiguous();
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     const at::Tensor& grad_out_arg, const at::Tensor& inputs_arg, const at::Tensor& weights_arg,
     const std::optional<at::Tensor>& initial_state_arg, c10::IntArrayRef program,
     c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-    c10::string_view diff_method_arg, std::array<bool, 3> output_mask) {
+    c10::string_view diff_method_arg, std::array<bool, 3> output_mask,
+    const std::optional<at::Tensor>& final_state_arg) {
   const std::string diff_method(diff_method_arg);
   const char* op_name = "qmoe.circuit_backward";
   const CircuitCall call = describe_call(op_name, inputs_arg, weights_arg, initial_state_arg,
@@ -107,6 +137,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const at::Tensor inputs = inputs_arg.contiguous();
   const at::Tensor weights = weights_arg.contiguous();
   const at::Tensor initial_state = contiguous_state(initial_state_arg);
+  const at::Tensor final_state = check_final_state(final_state_arg, inputs, batch_size, n_qubits);
 
   at::Tensor grad_inputs = at::zeros_like(inputs);
   at::Tensor grad_weights = at::zeros_like(weights);
@@ -130,8 +161,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     if (want_state) gradients.state = static_cast<scalar_t*>(grad_state.mutable_data_ptr());
     const auto method = core::parse_diff_method(diff_method);
     const scalar_t* grad_out_data = grad_out.const_data_ptr<scalar_t>();
+    const scalar_t* saved_state =
+        final_state.defined() ? final_state.const_data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, n_chunks, 1, [&](int64_t begin, int64_t end) {
-      simulator.backward(method, batch, grad_out_data, begin, end, gradients);
+      simulator.backward(method, batch, grad_out_data, begin, end, gradients, saved_state);
     });
     if (output_mask[1]) {
       simulator.reduce_weight_partials(weight_partials.const_data_ptr<scalar_t>(), n_chunks,
@@ -161,11 +194,28 @@ at::Tensor probs_meta(const at::Tensor& inputs, const at::Tensor& weights,
   return at::empty_symint({call.batch, c10::SymInt(call.output_width)}, inputs.options());
 }
 
+std::tuple<at::Tensor, at::Tensor> circuit_forward_meta(
+    const at::Tensor& inputs, const at::Tensor& weights,
+    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+    c10::string_view diff_method, bool keep_state) {
+  const CircuitCall call =
+      describe_call("qmoe.circuit_forward", inputs, weights, initial_state, program, constants,
+                    n_qubits, z_masks, probs, std::string(diff_method));
+  at::Tensor out = at::empty_symint({call.batch, c10::SymInt(call.output_width)}, inputs.options());
+  at::Tensor state =
+      keep_state ? at::empty_symint({call.batch, c10::SymInt(int64_t{1} << n_qubits), c10::SymInt(2)},
+                                    inputs.options())
+                 : at::empty({0}, inputs.options());
+  return {out, state};
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_meta(
     const at::Tensor& grad_out, const at::Tensor& inputs, const at::Tensor& weights,
     const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
     c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-    c10::string_view diff_method, std::array<bool, 3> output_mask) {
+    c10::string_view diff_method, std::array<bool, 3> output_mask,
+    const std::optional<at::Tensor>& final_state) {
   describe_call("qmoe.circuit_backward", inputs, weights, initial_state, program, constants,
                 n_qubits, z_masks, probs, std::string(diff_method));
   at::Tensor grad_state = initial_state.has_value() ? at::empty_like(*initial_state)
@@ -198,10 +248,18 @@ TORCH_LIBRARY(qmoe, m) {
   m.def(
       "probs(Tensor inputs, Tensor weights, Tensor? initial_state, int[] program, "
       "float[] constants, int n_qubits, str diff_method=\"adjoint\") -> Tensor");
+  // The pair autograd uses: the forward may keep each sample's final state
+  // ([batch, 2**n, 2]), which the adjoint backward then takes instead of running
+  // the circuit again.
+  m.def(
+      "circuit_forward(Tensor inputs, Tensor weights, Tensor? initial_state, int[] program, "
+      "float[] constants, int n_qubits, int[] z_masks, bool probs, str diff_method, "
+      "bool keep_state) -> (Tensor, Tensor)");
   m.def(
       "circuit_backward(Tensor grad_out, Tensor inputs, Tensor weights, Tensor? initial_state, "
       "int[] program, float[] constants, int n_qubits, int[] z_masks, bool probs, "
-      "str diff_method, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+      "str diff_method, bool[3] output_mask, Tensor? final_state=None) -> (Tensor, Tensor, "
+      "Tensor)");
   m.def("active_isa() -> str", &active_isa);
   m.def("set_isa(str name) -> ()", &set_isa);
   m.def("supported_isas() -> str[]", &supported_isas);
@@ -210,12 +268,14 @@ TORCH_LIBRARY(qmoe, m) {
 TORCH_LIBRARY_IMPL(qmoe, CPU, m) {
   m.impl("expval", &expval_cpu);
   m.impl("probs", &probs_cpu);
+  m.impl("circuit_forward", &circuit_forward_cpu);
   m.impl("circuit_backward", &backward_cpu);
 }
 
 TORCH_LIBRARY_IMPL(qmoe, Meta, m) {
   m.impl("expval", &expval_meta);
   m.impl("probs", &probs_meta);
+  m.impl("circuit_forward", &circuit_forward_meta);
   m.impl("circuit_backward", &backward_meta);
 }
 

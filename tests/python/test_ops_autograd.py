@@ -7,7 +7,7 @@ import pytest
 import torch
 from random_circuits import random_angles, random_circuit, random_state
 
-from qmoe_torch import ops
+from qmoe_torch import ops, reference
 
 
 def case(n_qubits: int, batch: int, seed: int):
@@ -90,3 +90,65 @@ def test_second_call_reuses_nothing_stale() -> None:
     second = ops.expval(inputs, weights + 0.5, circuit.program, 2, [1],
                         constants=circuit.constants)
     assert not torch.allclose(first, second)
+
+
+@pytest.mark.parametrize("diff_method", ["adjoint", "parameter_shift"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_gradcheck_with_kept_final_state(diff_method: str, with_state: bool) -> None:
+    # From 4 qubits the adjoint backward takes the forward's final states instead of
+    # running the circuit again (circuit_forward with keep_state).
+    circuit, inputs, weights, state = case(4, 3, 7)
+
+    def fn(x, w, *s):
+        return ops.expval(x, w, circuit.program, 4, [1, 6, 15], constants=circuit.constants,
+                          initial_state=s[0] if s else None, diff_method=diff_method)
+
+    args = (inputs, weights, state) if with_state else (inputs, weights)
+    assert torch.autograd.gradcheck(fn, args)
+
+
+@pytest.mark.parametrize("probs", [False, True])
+def test_kept_final_state_is_the_state(probs: bool) -> None:
+    circuit, inputs, weights, _ = case(4, 6, 8)
+    program, constants = circuit.program, circuit.constants
+    masks = [] if probs else [3, 8]
+    out, state = torch.ops.qmoe.circuit_forward(inputs.detach(), weights.detach(), None, program,
+                                                constants, 4, masks, probs, "adjoint", True)
+    expected = reference.state(inputs.detach(), weights.detach(), program, 4,
+                               constants=constants)
+    torch.testing.assert_close(torch.view_as_complex(state), expected, atol=1e-12, rtol=0)
+    plain, empty = torch.ops.qmoe.circuit_forward(inputs.detach(), weights.detach(), None,
+                                                  program, constants, 4, masks, probs, "adjoint",
+                                                  False)
+    assert torch.equal(out, plain) and empty.numel() == 0
+    grad_out = torch.randn_like(out)
+    args = (grad_out, inputs.detach(), weights.detach(), None, program, constants, 4, masks, probs,
+            "adjoint", [True, True, False])
+    recomputed = torch.ops.qmoe.circuit_backward(*args)
+    kept = torch.ops.qmoe.circuit_backward(*args, state)
+    for a, b in zip(recomputed[:2], kept[:2]):
+        assert torch.equal(a, b)
+
+
+def test_kept_final_state_of_the_wrong_shape_is_rejected() -> None:
+    circuit, inputs, weights, _ = case(4, 2, 9)
+    grad_out = torch.randn(2, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="final_state must be"):
+        torch.ops.qmoe.circuit_backward(grad_out, inputs.detach(), weights.detach(), None,
+                                        circuit.program, circuit.constants, 4, [1], False,
+                                        "adjoint", [True, True, False],
+                                        torch.zeros(2, 8, 2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("keep_state", [False, True])
+def test_opcheck_forward_keeping_state(keep_state: bool) -> None:
+    circuit, inputs, weights, _ = case(4, 5, 10)
+    program, constants = circuit.program, circuit.constants
+    args = (inputs.detach(), weights.detach(), None, program, constants, 4, [1, 6], False,
+            "adjoint")
+    torch.library.opcheck(torch.ops.qmoe.circuit_forward.default, (*args, keep_state))
+    _, state = torch.ops.qmoe.circuit_forward(*args, True)
+    grad_out = torch.randn(5, 2, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.qmoe.circuit_backward.default,
+                          (grad_out, *args[:2], None, program, constants, 4, [1, 6], False,
+                           "adjoint", [True, True, False], state))
