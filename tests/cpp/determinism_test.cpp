@@ -112,9 +112,9 @@ TEST(Determinism, BlockedKernelsFloat) {
 }
 
 TEST(Determinism, SingleSampleKernels) {
-  // 11 qubits: one sample at a time, a few samples a chunk.
-  CheckSchedulesAgree<double>(many_chunk_problem(11, 13, StateKind::kReal), 4);
-  CheckSchedulesAgree<float>(many_chunk_problem(11, 13, StateKind::kNone), 4);
+  // 17 qubits: one sample at a time, one sample a chunk, passes split across threads.
+  CheckSchedulesAgree<double>(many_chunk_problem(17, 5, StateKind::kReal), 4);
+  CheckSchedulesAgree<float>(many_chunk_problem(17, 4, StateKind::kNone), 4);
 }
 
 TEST(Determinism, DenseRuns) {

@@ -306,9 +306,25 @@ TEST(Statevector, EntanglerRunsMatchReference) {
   }
 }
 
+TEST(Statevector, LargeBlockedStatesMatchReference) {
+  // Up to 16 qubits a batch of at least one block runs with samples in lanes.
+  for (const IsaKernels* kernels : core::supported_kernels()) {
+    RandomOptions options;
+    options.n_qubits = 12;
+    options.n_extra_ops = 10;
+    options.batch_size = 17;
+    options.state_kind = StateKind::kComplex;
+    options.entangler_runs = true;
+    const Problem problem = random_problem(91, options);
+    SCOPED_TRACE(describe(*kernels));
+    ExpectForwardMatchesReference(problem, *kernels);
+  }
+}
+
 TEST(Statevector, LargeStatesMatchReference) {
-  // Above 10 qubits the engine runs one sample at a time (the "single" kernels); from
-  // 14 qubits each pass over the amplitudes is split across threads.
+  // A batch smaller than a block of lanes runs one sample at a time (the "single"
+  // kernels), and so do states above 16 qubits; from 14 qubits each pass over the
+  // amplitudes is split across threads.
   for (const IsaKernels* kernels : core::supported_kernels()) {
     for (int n : {11, 12, 14}) {
       RandomOptions options;
