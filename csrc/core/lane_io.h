@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "isa_tag.h"
+#include "lane_vector.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -51,6 +52,43 @@ inline void add_to_column(const Real* lanes, int64_t width, int64_t column, int6
     return;
   }
   for (int lane = 0; first + lane < end; ++lane) base[lane * width] += lanes[lane];
+}
+
+// Rows of two columns (a router's two features or two scores) move as whole
+// vectors: a full block's 2 x Lanes values are contiguous, and one shuffle per
+// vector splits them into columns or merges columns into them.
+template <class Real, int Lanes>
+using LaneIndices = typename LaneTypes<Real, Lanes>::IntegerVector;
+
+template <class Real, int Lanes>
+inline LaneIndices<Real, Lanes> pair_indices(int offset, int step) {
+  LaneIndices<Real, Lanes> indices{};
+  for (int lane = 0; lane < Lanes; ++lane) indices[lane] = offset + step * lane;
+  return indices;
+}
+
+// column0[l] = rows[(first + l) * 2], column1[l] = rows[(first + l) * 2 + 1], a full block.
+template <class Real, int Lanes>
+inline void load_two_columns(const Real* rows, int64_t first, LaneVector<Real, Lanes>& column0,
+                             LaneVector<Real, Lanes>& column1) {
+  const auto low = load_lanes<Real, Lanes>(rows + first * 2);
+  const auto high = load_lanes<Real, Lanes>(rows + first * 2 + Lanes);
+  column0 = __builtin_shuffle(low, high, pair_indices<Real, Lanes>(0, 2));
+  column1 = __builtin_shuffle(low, high, pair_indices<Real, Lanes>(1, 2));
+}
+
+// The inverse of load_two_columns.
+template <class Real, int Lanes>
+inline void store_two_columns(LaneVector<Real, Lanes> column0, LaneVector<Real, Lanes> column1,
+                              int64_t first, Real* rows) {
+  LaneIndices<Real, Lanes> low{}, high{};
+  for (int lane = 0; lane < Lanes; ++lane) {
+    // output slot lane takes sample lane / 2 (+ Lanes / 2 for the high half) of column lane % 2
+    low[lane] = (lane / 2) + (lane % 2) * Lanes;
+    high[lane] = (lane / 2 + Lanes / 2) + (lane % 2) * Lanes;
+  }
+  store_lanes<Real, Lanes>(rows + first * 2, __builtin_shuffle(column0, column1, low));
+  store_lanes<Real, Lanes>(rows + first * 2 + Lanes, __builtin_shuffle(column0, column1, high));
 }
 
 }  // namespace QMOE_ISA_TAG

@@ -53,8 +53,8 @@ struct ProductBlock {
   Vector slope[N][3];
   Vector products[kProducts];
 
-  // `angles` is the block's first lane in the staged inputs.
-  QMOE_ALWAYS_INLINE void load(const ProductStateView<Real>& plan, const Real* angles) {
+  // From the block's angles, one vector per wire (ignored for a wire without angle).
+  QMOE_ALWAYS_INLINE void load(const ProductStateView<Real>& plan, const Vector* angles) {
     const Vector one = broadcast_lanes<Real, Lanes>(1), zero = broadcast_lanes<Real, Lanes>(0);
 #pragma GCC unroll 4
     for (int wire = 0; wire < N; ++wire) {
@@ -66,8 +66,7 @@ struct ProductBlock {
         slope[wire][1] = slope[wire][2] = zero;
         continue;
       }
-      const Vector angle =
-          load_lanes<Real, Lanes>(angles + wire * kStagedBlocks * Lanes) + plan.offsets[wire];
+      const Vector angle = angles[wire] + plan.offsets[wire];
       Vector sine, cosine;
       sincos_vector<Real, Lanes>(angle, sine, cosine);
       value[wire][1] = sine;
@@ -81,8 +80,8 @@ struct ProductBlock {
 
   // Product f, with wire `differentiated` (or none, -1) taking its derivative.
   QMOE_ALWAYS_INLINE Vector product(int f, int differentiated) const {
-    Vector result = differentiated == 0 ? slope[0][product_digit<N>(f, 0)]
-                                        : value[0][product_digit<N>(f, 0)];
+    Vector result =
+        differentiated == 0 ? slope[0][product_digit<N>(f, 0)] : value[0][product_digit<N>(f, 0)];
 #pragma GCC unroll 4
     for (int wire = 1; wire < N; ++wire) {
       const int digit = product_digit<N>(f, wire);
@@ -100,23 +99,67 @@ struct ProductBlock {
   }
 };
 
+// Whether full blocks may move their two input columns and two outputs as whole
+// vectors (lane_io.h): two wires with angles from the inputs' two columns.
+template <class Real, int Lanes, int N>
+inline bool two_column_router(const ChunkTask<Real>& task) {
+  const ProductStateView<Real>& plan = *task.product_state;
+  return Lanes >= 2 && N == 2 && task.batch.n_input_columns == 2 && plan.n_outputs == 2 &&
+         plan.columns[0] >= 0 && plan.columns[1] >= 0 && plan.columns[0] != plan.columns[1];
+}
+
+// The angles of the block at `first`: straight from the rows on the two-column
+// path (full blocks), else from the staged lanes (block `block` of the group).
+template <class Real, int Lanes, int N>
+QMOE_ALWAYS_INLINE void block_angles(const ChunkTask<Real>& task, bool two_columns, int64_t first,
+                                     const Real* staged, int block,
+                                     LaneVector<Real, Lanes>* angles) {
+  const ProductStateView<Real>& plan = *task.product_state;
+  if constexpr (Lanes >= 2) {
+    if (two_columns && first + Lanes <= task.end) {
+      LaneVector<Real, Lanes> columns[2];
+      load_two_columns<Real, Lanes>(task.batch.inputs, first, columns[0], columns[1]);
+      for (int wire = 0; wire < N; ++wire) angles[wire] = columns[plan.columns[wire] & 1];
+      return;
+    }
+  }
+  for (int wire = 0; wire < N; ++wire) {
+    angles[wire] = load_lanes<Real, Lanes>(staged + (wire * kStagedBlocks + block) * Lanes);
+  }
+}
+
 template <class Real, int Lanes, int N>
 void product_state_forward_chunk_n(const ChunkTask<Real>& task) {
   const ProductStateView<Real>& plan = *task.product_state;
   Real* outputs = task.workspace;
   Real* staged_angles = outputs + plan.n_outputs * Lanes;
+  const bool two_columns = two_column_router<Real, Lanes, N>(task);
   for (int64_t group = task.begin; group < task.end; group += kStagedBlocks * Lanes) {
-    stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns, N,
-                               group, task.end, staged_angles);
+    const bool full_group = group + kStagedBlocks * Lanes <= task.end;
+    if (!(two_columns && full_group)) {
+      stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns, N,
+                                 group, task.end, staged_angles);
+    }
     for (int block = 0; block < kStagedBlocks; ++block) {
       const int64_t first = group + block * Lanes;
       if (first >= task.end) break;
+      LaneVector<Real, Lanes> angles[N];
+      block_angles<Real, Lanes, N>(task, two_columns && full_group, first, staged_angles, block,
+                                   angles);
       ProductBlock<Real, Lanes, N> products;
-      products.load(plan, staged_angles + block * Lanes);
+      products.load(plan, angles);
+      if constexpr (Lanes >= 2) {
+        if (two_columns && first + Lanes <= task.end) {
+          store_two_columns<Real, Lanes>(
+              products.linear_form(plan.output_coefficients),
+              products.linear_form(plan.output_coefficients + plan.n_features), first, task.out);
+          continue;
+        }
+      }
       for (int64_t m = 0; m < plan.n_outputs; ++m) {
-        store_lanes<Real, Lanes>(outputs + m * Lanes, products.linear_form(
-                                                           plan.output_coefficients +
-                                                           m * plan.n_features));
+        store_lanes<Real, Lanes>(
+            outputs + m * Lanes,
+            products.linear_form(plan.output_coefficients + m * plan.n_features));
       }
       store_rows<Real, Lanes>(outputs, plan.n_outputs, first, task.end, task.out);
     }
@@ -138,32 +181,62 @@ void product_state_adjoint_chunk_n(const ChunkTask<Real>& task) {
   for (int64_t i = 0; i < n_outputs * kProducts * Lanes; ++i) accumulators[i] = 0;
   for (int64_t i = 0; i < task.n_weights * Lanes; ++i) weight_accumulators[i] = 0;
 
+  const bool two_columns = two_column_router<Real, Lanes, N>(task);
   for (int64_t group = task.begin; group < task.end; group += kStagedBlocks * Lanes) {
-    stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns, N,
-                               group, task.end, staged_angles);
-    stage_columns<Real, Lanes>(task.grad_out, n_outputs, nullptr, n_outputs, group, task.end,
-                               staged_grads);
+    const bool full_group = group + kStagedBlocks * Lanes <= task.end;
+    const bool fast = two_columns && full_group;
+    if (!fast) {
+      stage_columns<Real, Lanes>(task.batch.inputs, task.batch.n_input_columns, plan.columns, N,
+                                 group, task.end, staged_angles);
+      stage_columns<Real, Lanes>(task.grad_out, n_outputs, nullptr, n_outputs, group, task.end,
+                                 staged_grads);
+    }
     for (int block = 0; block < kStagedBlocks; ++block) {
       const int64_t first = group + block * Lanes;
       if (first >= task.end) break;
+      Vector angles[N];
+      block_angles<Real, Lanes, N>(task, fast, first, staged_angles, block, angles);
       ProductBlock<Real, Lanes, N> products;
-      products.load(plan, staged_angles + block * Lanes);
+      products.load(plan, angles);
+      Vector fast_grads[2] = {};
+      if constexpr (Lanes >= 2) {
+        if (fast) load_two_columns<Real, Lanes>(task.grad_out, first, fast_grads[0], fast_grads[1]);
+      }
       // folded[f] = sum_m g_m a_mf: the gradient of the block's loss in each product
       Vector folded[kProducts] = {};
       for (int64_t m = 0; m < n_outputs; ++m) {
         const Vector g =
-            load_lanes<Real, Lanes>(staged_grads + (m * kStagedBlocks + block) * Lanes);
+            fast ? fast_grads[m & 1]
+                 : load_lanes<Real, Lanes>(staged_grads + (m * kStagedBlocks + block) * Lanes);
         Real* accumulator = accumulators + m * kProducts * Lanes;
         const Real* coefficients = plan.output_coefficients + m * kProducts;
 #pragma GCC unroll 27
         for (int f = 0; f < kProducts; ++f) {
-          store_lanes<Real, Lanes>(accumulator + f * Lanes,
-                                   load_lanes<Real, Lanes>(accumulator + f * Lanes) +
-                                       g * products.products[f]);
+          store_lanes<Real, Lanes>(
+              accumulator + f * Lanes,
+              load_lanes<Real, Lanes>(accumulator + f * Lanes) + g * products.products[f]);
           folded[f] += coefficients[f] * g;
         }
       }
       if (task.grad_inputs == nullptr) continue;
+      if constexpr (Lanes >= 2 && N == 2) {
+        if (fast) {
+          // both columns are wires' angles: add the two input gradients as whole rows
+          Vector by_column[2];
+#pragma GCC unroll 2
+          for (int wire = 0; wire < 2; ++wire) {
+            Vector sum = {};
+#pragma GCC unroll 27
+            for (int f = 0; f < kProducts; ++f) sum += folded[f] * products.product(f, wire);
+            by_column[plan.columns[wire] & 1] = sum;
+          }
+          Vector old[2];
+          load_two_columns<Real, Lanes>(task.grad_inputs, first, old[0], old[1]);
+          store_two_columns<Real, Lanes>(old[0] + by_column[0], old[1] + by_column[1], first,
+                                         task.grad_inputs);
+          continue;
+        }
+      }
 #pragma GCC unroll 4
       for (int wire = 0; wire < N; ++wire) {
         if (plan.columns[wire] < 0) continue;
@@ -171,8 +244,8 @@ void product_state_adjoint_chunk_n(const ChunkTask<Real>& task) {
 #pragma GCC unroll 27
         for (int f = 0; f < kProducts; ++f) sum += folded[f] * products.product(f, wire);
         store_lanes<Real, Lanes>(lane_sums, sum);
-        add_to_column<Real, Lanes>(lane_sums, task.batch.n_input_columns, plan.columns[wire],
-                                   first, task.end, task.grad_inputs);
+        add_to_column<Real, Lanes>(lane_sums, task.batch.n_input_columns, plan.columns[wire], first,
+                                   task.end, task.grad_inputs);
       }
     }
   }

@@ -112,3 +112,36 @@ def test_large_batch_three_qubit_router_matches_reference(isa: str, dtype: torch
         error = float((a.detach().double() - e.detach()).abs().max())
         bound = TOLERANCE[dtype] * scale * max(1.0, float(e.abs().max()))
         assert error <= bound, f"{name}: {error:.2e}"
+
+
+@pytest.mark.parametrize("masks", [[1, 2], [2, 3], [1, 2, 3]])
+@pytest.mark.parametrize("swapped", [False, True])
+@pytest.mark.parametrize("rotation", ["X", "Y"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_two_feature_router_over_many_blocks(isa: str, dtype: torch.dtype, rotation: str,
+                                             swapped: bool, masks: list[int]) -> None:
+    # Two features and two scores move between rows and lanes as whole vectors, in groups
+    # of 8 full blocks; 1,000 samples also leave a partial group and a partial block.
+    circuit = Circuit(2)
+    gate = circuit.rx if rotation == "X" else circuit.ry
+    gate(0, input=1 if swapped else 0)
+    gate(1, input=0 if swapped else 1)
+    circuit.append(StronglyEntanglingLayers(3))
+    batch = 1000
+    generator = torch.Generator().manual_seed(5)
+    inputs = torch.rand(batch, 2, dtype=torch.float64, generator=generator) * math.pi
+    weights = torch.rand(circuit.n_weights, dtype=torch.float64, generator=generator) * 2 * math.pi
+    grad_out = torch.randn(batch, len(masks), dtype=torch.float64, generator=generator)
+    x = inputs.clone().requires_grad_()
+    w = weights.clone().requires_grad_()
+    expected = reference.expval(x, w, circuit.program, 2, masks)
+    expected.backward(grad_out)
+    xo = inputs.to(dtype).clone().requires_grad_()
+    wo = weights.to(dtype).clone().requires_grad_()
+    actual = ops.expval(xo, wo, circuit.program, 2, masks)
+    actual.backward(grad_out.to(dtype))
+    for name, a, e, scale in (("output", actual, expected, 1.0), ("inputs", xo.grad, x.grad, 1.0),
+                              ("weights", wo.grad, w.grad, math.sqrt(batch))):
+        error = float((a.detach().double() - e.detach()).abs().max())
+        bound = TOLERANCE[dtype] * scale * max(1.0, float(e.abs().max()))
+        assert error <= bound, f"{name}: {error:.2e}"
