@@ -126,7 +126,7 @@ def test_kept_final_state_is_the_state(probs: bool) -> None:
             "adjoint", [True, True, False])
     recomputed = torch.ops.qmoe.circuit_backward(*args)
     kept = torch.ops.qmoe.circuit_backward(*args, state)
-    for a, b in zip(recomputed[:2], kept[:2]):
+    for a, b in zip(recomputed[:2], kept[:2], strict=True):
         assert torch.equal(a, b)
 
 
