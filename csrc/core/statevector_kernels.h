@@ -101,6 +101,16 @@ inline void apply_segment(const ChunkTask<Real>& task, const CircuitView<Real>& 
   }
 }
 
+// Whether two consecutive segments are shared one-qubit gates on different
+// wires, which one pass over the state applies together (not on the split path
+// of large states, whose passes are parallel per gate).
+template <class Real>
+inline bool shared_gate_pair(const Segment<Real>& a, const Segment<Real>& b, int64_t dim,
+                             int lanes) {
+  return a.kind == SegmentKind::kSharedSingleQubit && b.kind == SegmentKind::kSharedSingleQubit &&
+         a.bit0 != b.bit0 && dim >= 4 && !(lanes == 1 && dim >= (int64_t{1} << kMinSplitQubits));
+}
+
 // Whether the block starts from the product state of the prefix.
 template <class Real>
 inline bool starts_from_product_state(const ChunkTask<Real>& task,
@@ -130,6 +140,14 @@ inline void run_circuit(const ChunkTask<Real>& task, const CircuitView<Real>& ci
   }
   for (int32_t i = begin; i < circuit.n_segments; ++i) {
     const Segment<Real>& segment = circuit.segments[i];
+    if (i + 1 < circuit.n_segments &&
+        shared_gate_pair(segment, circuit.segments[i + 1], dim, Lanes)) {
+      const Segment<Real>& next = circuit.segments[i + 1];
+      apply_two_one_qubit<Real, Lanes>(buffers.psi, dim, segment.bit0, segment.unitary, next.bit0,
+                                       next.unitary);
+      ++i;
+      continue;
+    }
     apply_segment<Real, Lanes>(task, circuit, segment, segment.bit0, first, dim, buffers.psi,
                                buffers.spare_psi, buffers.rotations, buffers.dense_scratch);
   }
@@ -346,6 +364,19 @@ inline void store_state_gradient(const ChunkTask<Real>& task, int64_t first, int
   }
 }
 
+// The gradients of a fused one-qubit segment's angles from its wire products.
+template <class Real, int Lanes>
+inline void add_fused_gradients(const CircuitView<Real>& circuit, const Segment<Real>& segment,
+                                const WireProducts<Real, Lanes>& products,
+                                ChunkBuffers<Real>& buffers) {
+  for (int32_t t = 0; t < segment.n_terms; ++t) {
+    const GradientTerm<Real>& term = circuit.terms[segment.first_term + t];
+    generator_gradient<Real, Lanes>(products, term.generator, buffers.gradient);
+    add_to_lanes<Real, Lanes>(buffers.gradient,
+                              buffers.weight_accumulators + term.weight_index * Lanes);
+  }
+}
+
 // One reverse step: takes the gradients of the segment's angles from (lambda,
 // psi) after it, then un-applies it to both. `bit0` as in apply_segment.
 template <class Real, int Lanes>
@@ -359,11 +390,7 @@ inline void reverse_segment(const ChunkTask<Real>& task, const Segment<Real>& se
     case SegmentKind::kSharedSingleQubit: {
       reverse_one_qubit<Real, Lanes>(psi, lambda, dim, bit0,
                                      SharedMatrix<Real>{adjoint(segment.unitary)}, products);
-      for (int32_t t = 0; t < segment.n_terms; ++t) {
-        const GradientTerm<Real>& term = circuit.terms[segment.first_term + t];
-        generator_gradient<Real, Lanes>(products, term.generator, gradient);
-        add_to_lanes<Real, Lanes>(gradient, weight_accumulators + term.weight_index * Lanes);
-      }
+      add_fused_gradients<Real, Lanes>(circuit, segment, products, buffers);
       break;
     }
     case SegmentKind::kPauliRotation: {
@@ -473,7 +500,7 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
   }
   const bool product = starts_from_product_state(task, circuit);
   const uint32_t prefix_wires = product ? prefix_gradient_wires(task) : 0;
-  WireProducts<Real, Lanes> products;
+  WireProducts<Real, Lanes> products, earlier_products;
 
   for (int64_t first = task.begin; first < task.end; first += Lanes) {
     if (task.saved_state != nullptr) {
@@ -485,6 +512,16 @@ void adjoint_chunk(const ChunkTask<Real>& task) {
     const int32_t stop = product ? circuit.n_prefix_segments : 0;
     for (int32_t i = circuit.n_segments - 1; i >= stop; --i) {
       const Segment<Real>& segment = circuit.segments[i];
+      if (i - 1 >= stop && shared_gate_pair(segment, circuit.segments[i - 1], dim, Lanes)) {
+        const Segment<Real>& earlier = circuit.segments[i - 1];
+        reverse_two_one_qubit<Real, Lanes>(buffers.psi, buffers.lambda, dim, segment.bit0,
+                                           adjoint(segment.unitary), earlier.bit0,
+                                           adjoint(earlier.unitary), products, earlier_products);
+        add_fused_gradients<Real, Lanes>(circuit, segment, products, buffers);
+        add_fused_gradients<Real, Lanes>(circuit, earlier, earlier_products, buffers);
+        --i;
+        continue;
+      }
       reverse_segment<Real, Lanes>(task, segment, segment.bit0, first, dim, buffers.psi,
                                    buffers.lambda, buffers, products);
     }
