@@ -14,7 +14,9 @@ from .circuits import (
     DataReuploading,
     StronglyEntanglingLayers,
 )
+from .gates import LinearGate, MLPGate, QuantumGate
 from .ops import active_isa, expval, probs, run, set_isa, supported_isas
+from .routing import RouterOutput, TopKRouter
 
 __all__ = [
     "AmplitudeEmbedding",
@@ -22,7 +24,12 @@ __all__ = [
     "BasicEntanglerLayers",
     "Circuit",
     "DataReuploading",
+    "LinearGate",
+    "MLPGate",
+    "QuantumGate",
+    "RouterOutput",
     "StronglyEntanglingLayers",
+    "TopKRouter",
     "active_isa",
     "circuits",
     "expval",

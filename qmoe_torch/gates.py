@@ -1,0 +1,212 @@
+"""Gates: a token's hidden state in, one logit per expert out.
+
+Every gate here has the contract of the ``nn.Linear(d_model, n_experts, bias=False)``
+router of a Mixtral / Qwen-MoE / OLMoE style block (``forward(hidden[..., d_model]) ->
+logits[..., n_experts]``, output in the dtype of ``hidden``), so it replaces one unchanged,
+and reports its parameter count split into classical and quantum parts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from . import ops
+from .circuits import Circuit
+from .templates import (
+    AngleEmbedding,
+    BasicEntanglerLayers,
+    DataReuploading,
+    StronglyEntanglingLayers,
+)
+
+Readout = Literal["expval", "probs", "parity"]
+Entangler = Literal["strong", "basic"]
+
+# log of a probability floor: keeps "probs" logits finite when a basis state has p = 0
+_PROBABILITY_FLOOR = 1e-12
+
+
+def _check_hidden(hidden: torch.Tensor, d_model: int, gate: str) -> None:
+    if hidden.dim() < 1 or hidden.shape[-1] != d_model:
+        raise ValueError(f"{gate}: hidden must have d_model={d_model} as its last dimension, "
+                         f"got shape {tuple(hidden.shape)}")
+
+
+def _default_qubits(n_experts: int, readout: Readout) -> int:
+    if readout == "probs":  # one basis state per expert
+        return max(1, math.ceil(math.log2(n_experts)))
+    if readout == "parity":  # one non-empty set of wires per expert
+        return max(1, math.ceil(math.log2(n_experts + 1)))
+    return max(2, math.ceil(math.log2(n_experts)))
+
+
+def _parity_masks(n_qubits: int, n_experts: int) -> list[int]:
+    """The first ``n_experts`` non-empty wire sets, fewest wires first (Z0, Z1, ..., Z0Z1, ...)."""
+    masks = sorted(range(1, 1 << n_qubits), key=lambda mask: (bin(mask).count("1"), mask))
+    return masks[:n_experts]
+
+
+class QuantumGate(nn.Module):
+    """A variational-circuit router (arXiv 2512.22296), batched over every token.
+
+    Per token: a classical projection ``Linear(d_model, n_qubits)`` squashed into angles
+    ``angle_range * sigmoid(.)`` (in (0, pi) by default, as the paper min-max scales its
+    features into [0, pi]); an angle embedding (``embedding`` = "X", "Y" or "Z") of those
+    angles, repeated ``reuploads`` times with ``layers`` entangling layers after each
+    (``entangler`` = "strong": StronglyEntanglingLayers, "basic": BasicEntanglerLayers);
+    then a readout:
+
+    - ``"expval"``: <Z> on every wire, then ``Linear(n_qubits, n_experts)`` (the paper's
+      design);
+    - ``"probs"``: ``log p_e`` of the basis states 0..n_experts-1 (needs n_experts <=
+      2**n_qubits), so a softmax over them is the Born distribution, renormalised over the
+      experts that exist;
+    - ``"parity"``: <Z-string> on the first n_experts non-empty wire sets, fewest wires
+      first, times a learned scale.
+
+    The circuit runs through ``torch.ops.qmoe`` (``diff_method`` "adjoint" or
+    "parameter_shift") in the dtype of the circuit weights (float32 by default); ``hidden``
+    of another dtype (bfloat16, ...) is cast in and the logits cast back.
+    """
+
+    def __init__(self, d_model: int, n_experts: int, n_qubits: int | None = None, *,
+                 layers: int = 3, embedding: str = "X", readout: Readout = "expval",
+                 entangler: Entangler = "strong", reuploads: int = 1,
+                 angle_range: float = math.pi, diff_method: ops.DiffMethod = "adjoint",
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        if d_model < 1 or n_experts < 1:
+            raise ValueError(f"QuantumGate: d_model and n_experts must be >= 1, got "
+                             f"{d_model} and {n_experts}")
+        if readout not in ("expval", "probs", "parity"):
+            raise ValueError(f"QuantumGate: readout={readout!r}, expected 'expval', 'probs' "
+                             "or 'parity'")
+        if entangler not in ("strong", "basic"):
+            raise ValueError(f"QuantumGate: entangler={entangler!r}, expected 'strong' or "
+                             "'basic'")
+        if layers < 0 or reuploads < 1:
+            raise ValueError(f"QuantumGate: layers must be >= 0 and reuploads >= 1, got "
+                             f"{layers} and {reuploads}")
+        if diff_method not in ("adjoint", "parameter_shift"):
+            raise ValueError(f"QuantumGate: diff_method={diff_method!r}, expected 'adjoint' "
+                             "or 'parameter_shift'")
+        n_qubits = _default_qubits(n_experts, readout) if n_qubits is None else n_qubits
+        if readout == "probs" and n_experts > 2**n_qubits:
+            raise ValueError(f"QuantumGate: readout='probs' gives 2**n_qubits = {2**n_qubits} "
+                             f"scores, fewer than n_experts={n_experts}")
+        if readout == "parity" and n_experts > 2**n_qubits - 1:
+            raise ValueError(f"QuantumGate: readout='parity' gives 2**n_qubits - 1 = "
+                             f"{2**n_qubits - 1} Z strings, fewer than n_experts={n_experts}")
+        self.d_model, self.n_experts, self.n_qubits = d_model, n_experts, n_qubits
+        self.readout, self.angle_range, self.diff_method = readout, angle_range, diff_method
+
+        circuit = Circuit(n_qubits)
+        template = (StronglyEntanglingLayers(layers) if entangler == "strong"
+                    else BasicEntanglerLayers(layers))
+        if reuploads == 1:
+            circuit.append(AngleEmbedding(embedding))
+            if layers:
+                circuit.append(template)
+        else:
+            circuit.append(DataReuploading(AngleEmbedding(embedding), template, reuploads))
+        if readout == "probs":
+            circuit.measure_probs()
+        else:
+            masks = ([1 << w for w in range(n_qubits)] if readout == "expval"
+                     else _parity_masks(n_qubits, n_experts))
+            circuit.measure_expval([[w for w in range(n_qubits) if m >> w & 1] for m in masks])
+        self.circuit = circuit
+        # built once: every forward passes the same lists to the operator
+        self._program = circuit.program
+        self._constants = circuit.constants
+        self._z_masks = [] if readout == "probs" else circuit.z_masks
+
+        self.projection = nn.Linear(d_model, n_qubits, dtype=dtype)
+        self.circuit_weights = nn.Parameter(
+            torch.rand(circuit.n_weights, dtype=dtype) * (2 * math.pi))
+        self.adapter = nn.Linear(n_qubits, n_experts, dtype=dtype) if readout == "expval" else None
+        self.scale = nn.Parameter(torch.ones((), dtype=dtype)) if readout == "parity" else None
+
+    def angles(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The circuit's per-token angles ``[tokens, n_qubits]`` for ``hidden[..., d_model]``."""
+        tokens = hidden.reshape(-1, self.d_model).to(self.circuit_weights.dtype)
+        return self.angle_range * torch.sigmoid(self.projection(tokens))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        _check_hidden(hidden, self.d_model, "QuantumGate")
+        angles = self.angles(hidden)
+        kwargs = dict(constants=self._constants, diff_method=self.diff_method)
+        if self.readout == "probs":
+            probabilities = ops.probs(angles, self.circuit_weights, self._program, self.n_qubits,
+                                      **kwargs)
+            logits = torch.log(probabilities[:, : self.n_experts] + _PROBABILITY_FLOOR)
+        else:
+            values = ops.expval(angles, self.circuit_weights, self._program, self.n_qubits,
+                                self._z_masks, **kwargs)
+            logits = self.adapter(values) if self.adapter is not None else self.scale * values
+        return logits.reshape(*hidden.shape[:-1], self.n_experts).to(hidden.dtype)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters: ``quantum`` (circuit angles) and ``classical`` (the rest)."""
+        quantum = self.circuit_weights.numel()
+        total = sum(p.numel() for p in self.parameters())
+        return {"classical": total - quantum, "quantum": quantum, "total": total}
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, n_experts={self.n_experts}, n_qubits={self.n_qubits}, "
+                f"readout={self.readout!r}, ops={len(self.circuit)}")
+
+
+class LinearGate(nn.Module):
+    """The classical router: ``nn.Linear(d_model, n_experts, bias=False)``."""
+
+    def __init__(self, d_model: int, n_experts: int, *, dtype: torch.dtype = torch.float32
+                 ) -> None:
+        super().__init__()
+        self.d_model, self.n_experts = d_model, n_experts
+        self.linear = nn.Linear(d_model, n_experts, bias=False, dtype=dtype)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        _check_hidden(hidden, self.d_model, "LinearGate")
+        return self.linear(hidden.to(self.linear.weight.dtype)).to(hidden.dtype)
+
+    def parameter_counts(self) -> dict[str, int]:
+        total = self.linear.weight.numel()
+        return {"classical": total, "quantum": 0, "total": total}
+
+
+class MLPGate(nn.Module):
+    """A two-layer router ``Linear(d_model, hidden) -> tanh -> Linear(hidden, n_experts)``.
+
+    ``hidden`` may be given directly, or chosen as the largest size whose parameter count
+    fits ``parameter_budget`` (to compare routers at equal size): the paper's MLP routers
+    of hidden 2, 4, ..., 64 for 2 features and 2 experts have 12, 22, ..., 322 parameters.
+    """
+
+    def __init__(self, d_model: int, n_experts: int, hidden: int | None = None, *,
+                 parameter_budget: int | None = None, dtype: torch.dtype = torch.float32
+                 ) -> None:
+        super().__init__()
+        if (hidden is None) == (parameter_budget is None):
+            raise ValueError("MLPGate: give exactly one of hidden and parameter_budget")
+        if hidden is None:
+            # parameters = hidden * (d_model + 1 + n_experts) + n_experts
+            hidden = (parameter_budget - n_experts) // (d_model + 1 + n_experts)
+            if hidden < 1:
+                raise ValueError(f"MLPGate: parameter_budget={parameter_budget} is below the "
+                                 f"smallest MLP ({d_model + 1 + 2 * n_experts} parameters)")
+        self.d_model, self.n_experts, self.hidden = d_model, n_experts, hidden
+        self.layers = nn.Sequential(nn.Linear(d_model, hidden, dtype=dtype), nn.Tanh(),
+                                    nn.Linear(hidden, n_experts, dtype=dtype))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        _check_hidden(hidden, self.d_model, "MLPGate")
+        return self.layers(hidden.to(self.layers[0].weight.dtype)).to(hidden.dtype)
+
+    def parameter_counts(self) -> dict[str, int]:
+        total = sum(p.numel() for p in self.parameters())
+        return {"classical": total, "quantum": 0, "total": total}

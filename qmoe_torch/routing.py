@@ -1,0 +1,123 @@
+"""Top-k routing over any gate's logits, with the usual auxiliary losses.
+
+``TopKRouter(gate, k)`` turns ``gate(hidden) -> logits[..., n_experts]`` into the experts
+each token goes to and their combine weights, as Switch / GShard / Mixtral style MoE
+layers do, and computes the load-balancing loss and the router z-loss on the way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+from torch import nn
+
+SoftmaxOrder = Literal["before", "after"]
+
+
+@dataclasses.dataclass
+class RouterOutput:
+    """One routing decision for ``T`` tokens (leading dimensions of ``hidden`` flattened).
+
+    Attributes:
+        logits: ``[T, E]`` the gate's logits (after noise and jitter, in training).
+        probs: ``[T, E]`` softmax of ``logits``, float32 or wider.
+        weights: ``[T, k]`` combine weights of the selected experts.
+        indices: ``[T, k]`` the selected experts, best first.
+        load: ``[E]`` fraction of the ``T * k`` routing slots each expert received.
+        aux_loss: load-balancing loss ``E * sum_e load_e * mean_t probs[t, e]`` (1 when
+            perfectly balanced; Switch Transformer for k = 1, GShard-style for k > 1).
+        z_loss: router z-loss ``mean_t logsumexp(logits[t])**2`` (ST-MoE).
+    """
+
+    logits: torch.Tensor
+    probs: torch.Tensor
+    weights: torch.Tensor
+    indices: torch.Tensor
+    load: torch.Tensor
+    aux_loss: torch.Tensor
+    z_loss: torch.Tensor
+
+
+def load_balancing_loss(probs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``E * sum_e f_e * P_e``: ``f_e`` the fraction of routing slots sent to expert ``e``
+    (not differentiable), ``P_e`` the mean router probability of ``e`` (differentiable)."""
+    n_experts = probs.shape[-1]
+    load = expert_load(indices, n_experts).to(probs.dtype)
+    return n_experts * torch.sum(load * probs.mean(dim=0))
+
+
+def router_z_loss(logits: torch.Tensor) -> torch.Tensor:
+    """``mean_t logsumexp(logits[t])**2``: keeps the logits small (ST-MoE)."""
+    return torch.logsumexp(logits, dim=-1).square().mean()
+
+
+def expert_load(indices: torch.Tensor, n_experts: int) -> torch.Tensor:
+    """Fraction of the routing slots in ``indices[T, k]`` that go to each of ``n_experts``."""
+    counts = torch.bincount(indices.reshape(-1), minlength=n_experts)
+    return counts.to(torch.float32) / max(1, indices.numel())
+
+
+class TopKRouter(nn.Module):
+    """Top-k routing over ``gate``'s logits.
+
+    Args:
+        gate: a module mapping ``hidden[..., d_model]`` to ``logits[..., n_experts]`` with an
+            ``n_experts`` attribute (QuantumGate, LinearGate, MLPGate, ...).
+        k: experts per token, ``1 <= k <= n_experts``.
+        softmax: ``"before"``: probabilities over all experts, the top k of them as weights
+            (renormalised to sum to 1 if ``renormalize``; Mixtral, Switch); ``"after"``: the
+            top k logits, softmax over those k only (GShard's top-2 dispatch).
+        renormalize: see ``softmax="before"``.
+        noise_std: noisy top-k gating (Shazeer et al.): Gaussian noise of this standard
+            deviation added to the logits in training.
+        jitter: multiplicative input jitter ``U(1 - jitter, 1 + jitter)`` on ``hidden`` in
+            training (Switch Transformer).
+    """
+
+    def __init__(self, gate: nn.Module, k: int = 2, *, softmax: SoftmaxOrder = "before",
+                 renormalize: bool = True, noise_std: float = 0.0, jitter: float = 0.0) -> None:
+        super().__init__()
+        n_experts = getattr(gate, "n_experts", None)
+        if not isinstance(n_experts, int):
+            raise TypeError("TopKRouter: gate must have an integer n_experts attribute")
+        if not 1 <= k <= n_experts:
+            raise ValueError(f"TopKRouter: k={k} must be between 1 and n_experts={n_experts}")
+        if softmax not in ("before", "after"):
+            raise ValueError(f"TopKRouter: softmax={softmax!r}, expected 'before' or 'after'")
+        if noise_std < 0 or not 0 <= jitter < 1:
+            raise ValueError(f"TopKRouter: noise_std must be >= 0 and jitter in [0, 1), got "
+                             f"{noise_std} and {jitter}")
+        self.gate, self.k, self.n_experts = gate, k, n_experts
+        self.softmax, self.renormalize = softmax, renormalize
+        self.noise_std, self.jitter = noise_std, jitter
+
+    def forward(self, hidden: torch.Tensor) -> RouterOutput:
+        if self.training and self.jitter > 0:
+            hidden = hidden * torch.empty_like(hidden).uniform_(1 - self.jitter, 1 + self.jitter)
+        logits = self.gate(hidden)
+        logits = logits.reshape(-1, self.n_experts)
+        if not torch.isfinite(logits).all():
+            raise ValueError("TopKRouter: the gate's logits contain NaN or infinity")
+        if self.training and self.noise_std > 0:
+            logits = logits + torch.randn_like(logits) * self.noise_std
+        # routing decisions in at least float32, whatever the model's dtype
+        wide = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+        probs = torch.softmax(wide, dim=-1)
+        if self.softmax == "before":
+            weights, indices = torch.topk(probs, self.k, dim=-1)
+            if self.renormalize:
+                weights = weights / weights.sum(dim=-1, keepdim=True)
+        else:
+            top_logits, indices = torch.topk(wide, self.k, dim=-1)
+            weights = torch.softmax(top_logits, dim=-1)
+        return RouterOutput(
+            logits=logits,
+            probs=probs,
+            weights=weights,
+            indices=indices,
+            load=expert_load(indices, self.n_experts),
+            aux_loss=load_balancing_loss(probs, indices),
+            z_loss=router_z_loss(wide),
+        )
