@@ -14,7 +14,9 @@ from .circuits import (
     DataReuploading,
     StronglyEntanglingLayers,
 )
+from .experts import MLPExpert, QuantumExpert, SwiGLUExpert
 from .gates import LinearGate, MLPGate, QuantumGate
+from .moe import MoE, MoEOutput
 from .ops import active_isa, expval, probs, run, set_isa, supported_isas
 from .routing import RouterOutput, TopKRouter
 
@@ -25,10 +27,15 @@ __all__ = [
     "Circuit",
     "DataReuploading",
     "LinearGate",
+    "MLPExpert",
     "MLPGate",
+    "MoE",
+    "MoEOutput",
+    "QuantumExpert",
     "QuantumGate",
     "RouterOutput",
     "StronglyEntanglingLayers",
+    "SwiGLUExpert",
     "TopKRouter",
     "active_isa",
     "circuits",
