@@ -1,0 +1,1 @@
+"""Adapters of the quantum routers to other MoE libraries (optional dependencies)."""
