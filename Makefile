@@ -66,7 +66,7 @@ bench: build-python
 	$(PYTHON) benchmarks/bench_circuit.py
 
 lint:
-	$(PYTHON) -m ruff check qmoe_torch tests benchmarks
+	$(PYTHON) -m ruff check qmoe_torch tests benchmarks examples
 
 clean:
 	rm -rf build qmoe_torch/_qmoe_ops*.so *.egg-info
