@@ -64,6 +64,7 @@ test-aarch64: aarch64-deps
 bench: build-python
 	$(PYTHON) -m pip install -q -r requirements-bench.txt
 	$(PYTHON) benchmarks/bench_circuit.py
+	$(PYTHON) benchmarks/bench_moe.py
 
 lint:
 	$(PYTHON) -m ruff check qmoe_torch tests benchmarks examples
