@@ -27,6 +27,9 @@ system-deps:
 
 python-deps:
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	@# optional: the tests that need these skip when they cannot be installed
+	$(PYTHON) -m pip install -q -r requirements-optional.txt || \
+	  echo "requirements-optional.txt not installed: their tests will be skipped"
 
 build: build-python build-cpp
 
