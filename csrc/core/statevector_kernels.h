@@ -118,6 +118,22 @@ inline bool starts_from_product_state(const ChunkTask<Real>& task,
   return task.batch.initial_state == nullptr && circuit.n_prefix_segments > 0;
 }
 
+// The prefix gates on their wires' 2-vectors (buffers.wire_states), from |0>;
+// returns the first segment after the prefix.
+template <class Real, int Lanes>
+inline int32_t run_prefix_on_wires(const ChunkTask<Real>& task, const CircuitView<Real>& circuit,
+                                   int64_t first, ChunkBuffers<Real>& buffers) {
+  reset_wire_states<Real, Lanes>(buffers.wire_states, circuit.n_qubits);
+  Real* no_spare = buffers.spare_psi;  // prefix segments never permute
+  for (int32_t i = 0; i < circuit.n_prefix_segments; ++i) {
+    const Segment<Real>& segment = circuit.segments[i];
+    Real* phi = wire_block<Real, Lanes>(buffers.wire_states, segment.bit0);
+    apply_segment<Real, Lanes>(task, circuit, segment, 0, first, 2, phi, no_spare,
+                               buffers.rotations, buffers.dense_scratch);
+  }
+  return circuit.n_prefix_segments;
+}
+
 // Runs every segment on the block's state buffers.psi (rotation cos/sin cached
 // in buffers.rotations for the adjoint sweep).
 template <class Real, int Lanes>
@@ -126,14 +142,7 @@ inline void run_circuit(const ChunkTask<Real>& task, const CircuitView<Real>& ci
   const int64_t dim = int64_t{1} << circuit.n_qubits;
   int32_t begin = 0;
   if (starts_from_product_state(task, circuit)) {
-    reset_wire_states<Real, Lanes>(buffers.wire_states, circuit.n_qubits);
-    Real* no_spare = buffers.spare_psi;  // prefix segments never permute
-    for (; begin < circuit.n_prefix_segments; ++begin) {
-      const Segment<Real>& segment = circuit.segments[begin];
-      Real* phi = wire_block<Real, Lanes>(buffers.wire_states, segment.bit0);
-      apply_segment<Real, Lanes>(task, circuit, segment, 0, first, 2, phi, no_spare,
-                                 buffers.rotations, buffers.dense_scratch);
-    }
+    begin = run_prefix_on_wires<Real, Lanes>(task, circuit, first, buffers);
     expand_product_state<Real, Lanes>(buffers.wire_states, circuit.n_qubits, buffers.psi);
   } else {
     load_block<Real, Lanes>(task, first, dim, buffers.psi);
@@ -248,17 +257,9 @@ inline void load_state_rows(const Real* rows, int64_t dim, int64_t first, int64_
 template <class Real, int Lanes>
 inline void restore_block(const ChunkTask<Real>& task, const CircuitView<Real>& circuit,
                           int64_t first, ChunkBuffers<Real>& buffers) {
-  int32_t begin = 0;
-  if (starts_from_product_state(task, circuit)) {
-    reset_wire_states<Real, Lanes>(buffers.wire_states, circuit.n_qubits);
-    Real* no_spare = buffers.spare_psi;  // prefix segments never permute
-    for (; begin < circuit.n_prefix_segments; ++begin) {
-      const Segment<Real>& segment = circuit.segments[begin];
-      Real* phi = wire_block<Real, Lanes>(buffers.wire_states, segment.bit0);
-      apply_segment<Real, Lanes>(task, circuit, segment, 0, first, 2, phi, no_spare,
-                                 buffers.rotations, buffers.dense_scratch);
-    }
-  }
+  const int32_t begin = starts_from_product_state(task, circuit)
+                            ? run_prefix_on_wires<Real, Lanes>(task, circuit, first, buffers)
+                            : 0;
   for (int32_t i = begin; i < circuit.n_segments; ++i) {
     const Segment<Real>& segment = circuit.segments[i];
     if (segment.kind != SegmentKind::kPauliRotation) continue;
