@@ -96,14 +96,6 @@ class Lowering {
   std::vector<std::vector<PendingGate>> pending_;
 };
 
-template <class Real>
-Matrix2<Real> round_matrix(const Matrix2<double>& m) {
-  auto round = [](Complex<double> z) {
-    return Complex<Real>{static_cast<Real>(z.re), static_cast<Real>(z.im)};
-  };
-  return {round(m.m00), round(m.m01), round(m.m10), round(m.m11)};
-}
-
 }  // namespace
 
 ExactCircuit lower_program(const Program& program, const double* weights,
@@ -176,9 +168,21 @@ ExactCircuit lower_program(const Program& program, const double* weights,
         lowering.emit(blank_segment(kind, n_qubits, op.wire0, op.wire1));
         break;
       }
-      default:
-        // Channels never reach the statevector engine: parse_program rejects them.
+      case Opcode::kDepolarizing:
+      case Opcode::kAmplitudeDamping:
+      case Opcode::kPhaseDamping:
+      case Opcode::kBitFlip: {
+        // Only the density-matrix engine gets programs with channels: parse_program
+        // rejects them for the statevector engine.
+        lowering.flush_wire(op.wire0);
+        auto segment = blank_segment(SegmentKind::kChannel, n_qubits, op.wire0, -1);
+        segment.channel = op.opcode;
+        segment.source = op.source;
+        segment.param_index = op.index;
+        segment.channel_probability = shared_angle;
+        lowering.emit(segment);
         break;
+      }
     }
   }
   return lowering.finish();
@@ -201,6 +205,43 @@ template ExactCircuit lower_program_weights(const Program&, const double*, const
                                             AngleShift);
 
 template <class Real>
+Matrix2<Real> round_matrix(const Matrix2<double>& m) {
+  auto round = [](Complex<double> z) {
+    return Complex<Real>{static_cast<Real>(z.re), static_cast<Real>(z.im)};
+  };
+  return {round(m.m00), round(m.m01), round(m.m10), round(m.m11)};
+}
+
+template <class Real>
+Segment<Real> round_segment(const Segment<double>& source) {
+  Segment<Real> segment{};
+  segment.kind = source.kind;
+  segment.bit0 = source.bit0;
+  segment.bit1 = source.bit1;
+  segment.unitary = round_matrix<Real>(source.unitary);
+  segment.first_term = source.first_term;
+  segment.n_terms = source.n_terms;
+  segment.pauli = source.pauli;
+  segment.source = source.source;
+  segment.param_index = source.param_index;
+  segment.angle_offset = static_cast<Real>(source.angle_offset);
+  segment.shared_cos_half = static_cast<Real>(source.shared_cos_half);
+  segment.shared_sin_half = static_cast<Real>(source.shared_sin_half);
+  segment.rotation_slot = source.rotation_slot;
+  segment.dense_offset = source.dense_offset;
+  segment.accumulator_slot = source.accumulator_slot;
+  segment.permutation_offset = source.permutation_offset;
+  segment.channel = source.channel;
+  segment.channel_probability = static_cast<Real>(source.channel_probability);
+  return segment;
+}
+
+template Matrix2<float> round_matrix(const Matrix2<double>&);
+template Matrix2<double> round_matrix(const Matrix2<double>&);
+template Segment<float> round_segment(const Segment<double>&);
+template Segment<double> round_segment(const Segment<double>&);
+
+template <class Real>
 CompiledCircuit<Real>::CompiledCircuit(const Program& program, const Real* weights,
                                        const double* constants, AngleShift shift)
     : CompiledCircuit(lower_program_weights(program, weights, constants, shift)) {}
@@ -211,24 +252,7 @@ CompiledCircuit<Real>::CompiledCircuit(ExactCircuit exact) : n_qubits_(exact.n_q
   fuse_dense_runs(exact);
   merge_permutations(exact);
   for (const Segment<double>& source : exact.segments) {
-    Segment<Real> segment{};
-    segment.kind = source.kind;
-    segment.bit0 = source.bit0;
-    segment.bit1 = source.bit1;
-    segment.unitary = round_matrix<Real>(source.unitary);
-    segment.first_term = source.first_term;
-    segment.n_terms = source.n_terms;
-    segment.pauli = source.pauli;
-    segment.source = source.source;
-    segment.param_index = source.param_index;
-    segment.angle_offset = static_cast<Real>(source.angle_offset);
-    segment.shared_cos_half = static_cast<Real>(source.shared_cos_half);
-    segment.shared_sin_half = static_cast<Real>(source.shared_sin_half);
-    segment.rotation_slot = source.rotation_slot;
-    segment.dense_offset = source.dense_offset;
-    segment.accumulator_slot = source.accumulator_slot;
-    segment.permutation_offset = source.permutation_offset;
-    segments_.push_back(segment);
+    segments_.push_back(round_segment<Real>(source));
   }
   for (const GradientTerm<double>& term : exact.terms) {
     terms_.push_back({term.weight_index, round_matrix<Real>(term.generator)});

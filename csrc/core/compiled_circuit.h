@@ -20,6 +20,7 @@ enum class SegmentKind : int32_t {
   kSwap = 4,
   kDenseUnitary = 5,  // a run of shared-angle segments as one 2**n x 2**n unitary (small n)
   kPermutation = 6,   // a run of CNOT, CZ and SWAP as one signed permutation of amplitudes
+  kChannel = 7,       // a noise channel on one wire (density-matrix engine only)
 };
 
 // Generators of rotations. Each squares to the identity.
@@ -55,6 +56,10 @@ struct Segment {
   // kPermutation: (U psi)_k = sign_k psi_{source_k}, tables at permutations + permutation_offset
   // (source, dim entries, then the inverse's) and permutation_signs + permutation_offset
   int64_t permutation_offset;
+  // kChannel: which channel; its probability comes from `source` / `param_index`,
+  // shared ones (weight, constant) evaluated into channel_probability
+  Opcode channel;
+  Real channel_probability;
 };
 
 // A trainable angle inside a dense run: its generator transported to the end
@@ -129,6 +134,12 @@ void split_product_prefix(ExactCircuit& circuit);
 // Replaces runs of two or more CNOT, CZ and SWAP segments after the prefix by
 // one kPermutation segment each (segment_passes.cpp).
 void merge_permutations(ExactCircuit& circuit);
+
+// A segment or matrix of the exact lowering rounded to the kernels' Real.
+template <class Real>
+Matrix2<Real> round_matrix(const Matrix2<double>& m);
+template <class Real>
+Segment<Real> round_segment(const Segment<double>& source);
 
 template <class Real>
 class CompiledCircuit {

@@ -7,6 +7,8 @@
 
 #include <tuple>
 
+#include "core/program.h"
+
 namespace qmoe::ops {
 namespace {
 
@@ -56,10 +58,18 @@ std::tuple<at::Tensor, at::Tensor> call_forward_keeping_state(
 // backward runs the circuit again; a symbolic batch (torch.compile) does too.
 constexpr int64_t kKeptStateBudgetBytes = int64_t{1} << 30;
 
+// Noise channels send a program to the density-matrix engine, which keeps no state.
+bool has_channels(c10::IntArrayRef program) {
+  for (size_t op = 0; op + core::kOperationWidth <= program.size(); op += core::kOperationWidth) {
+    if (core::is_channel(static_cast<core::Opcode>(program[op]))) return true;
+  }
+  return false;
+}
+
 bool keep_final_state(const at::Tensor& inputs, const at::Tensor& weights,
-                      const std::optional<at::Tensor>& initial_state, int64_t n_qubits,
-                      c10::string_view diff_method) {
-  if (n_qubits <= 3 || diff_method != "adjoint") return false;
+                      const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                      int64_t n_qubits, c10::string_view diff_method) {
+  if (n_qubits <= 3 || diff_method != "adjoint" || has_channels(program)) return false;
   // no backward will come (inference, no_grad): keep nothing
   const bool differentiated =
       inputs.requires_grad() || weights.requires_grad() ||
@@ -155,7 +165,7 @@ at::Tensor expval_autograd(const at::Tensor& inputs, const at::Tensor& weights,
                            int64_t n_qubits, c10::IntArrayRef z_masks,
                            c10::string_view diff_method) {
   // decided here: Function::forward runs with grad mode off
-  const bool keep = keep_final_state(inputs, weights, initial_state, n_qubits, diff_method);
+  const bool keep = keep_final_state(inputs, weights, initial_state, program, n_qubits, diff_method);
   return CircuitFunction::apply(inputs, weights, initial_state, program, constants, n_qubits,
                                 z_masks, false, diff_method, keep);
 }
@@ -164,7 +174,7 @@ at::Tensor probs_autograd(const at::Tensor& inputs, const at::Tensor& weights,
                           const std::optional<at::Tensor>& initial_state,
                           c10::IntArrayRef program, c10::ArrayRef<double> constants,
                           int64_t n_qubits, c10::string_view diff_method) {
-  const bool keep = keep_final_state(inputs, weights, initial_state, n_qubits, diff_method);
+  const bool keep = keep_final_state(inputs, weights, initial_state, program, n_qubits, diff_method);
   return CircuitFunction::apply(inputs, weights, initial_state, program, constants, n_qubits,
                                 c10::IntArrayRef{}, true, diff_method, keep);
 }

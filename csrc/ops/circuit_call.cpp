@@ -1,9 +1,11 @@
 #include "circuit_call.h"
 
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <stdexcept>
 
+#include "core/density_matrix.h"
 #include "core/statevector.h"
 
 namespace qmoe::ops {
@@ -38,12 +40,21 @@ CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const a
   limits.n_input_columns = inputs.sym_size(1).guard_int(__FILE__, __LINE__);
   limits.n_weights = weights.sym_size(0).guard_int(__FILE__, __LINE__);
   limits.n_constants = static_cast<int64_t>(constants.size());
+  limits.allow_channels = true;
   try {
     call.program = core::parse_program(program.data(), static_cast<int64_t>(program.size()),
                                        n_qubits, limits);
     if (!probs) {
       core::validate_z_masks(z_masks.data(), static_cast<int64_t>(z_masks.size()),
                              static_cast<int>(n_qubits));
+    }
+    for (const core::Operation& op : call.program.operations) {
+      call.density_matrix = call.density_matrix || core::is_channel(op.opcode);
+    }
+    if (call.density_matrix) {
+      core::check_density_matrix_fits(static_cast<int>(n_qubits),
+                                      static_cast<int64_t>(inputs.element_size()),
+                                      at::get_num_threads());
     }
   } catch (const std::invalid_argument& error) {
     TORCH_CHECK_VALUE(false, op_name, ": ", error.what());

@@ -20,10 +20,12 @@ struct CircuitCall {
   int64_t output_width = 0;
   bool probs = false;
   bool initial_state_is_complex = false;
+  // The program holds noise channels: it runs on the density-matrix engine.
+  bool density_matrix = false;
 };
 
 // Checks ranks, shapes, dtypes and devices of the tensors, parses the program
-// and the readout; throws c10::Error (ValueError/TypeError in Python).
+// and the readout, and checks a density matrix fits in memory; throws c10::Error (ValueError/TypeError in Python).
 CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const at::Tensor& weights,
                           const std::optional<at::Tensor>& initial_state,
                           c10::IntArrayRef program, c10::ArrayRef<double> constants,

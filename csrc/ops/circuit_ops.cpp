@@ -9,9 +9,11 @@
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
+#include <memory>
 #include <stdexcept>
 
 #include "circuit_call.h"
+#include "core/density_matrix.h"
 #include "core/simulator_cache.h"
 #include "core/statevector.h"
 
@@ -42,6 +44,74 @@ std::shared_ptr<const core::StatevectorSimulator<Real>> make_simulator(
                                       static_cast<int64_t>(z_masks.size()), call.probs);
 }
 
+template <class Real>
+std::unique_ptr<core::DensityMatrixSimulator<Real>> make_density_simulator(const char* op_name,
+                                                          const CircuitCall& call,
+                                                          const at::Tensor& weights,
+                                                          c10::ArrayRef<double> constants,
+                                                          c10::IntArrayRef z_masks,
+                                                          const core::BatchView<Real>& batch) {
+  try {
+    auto simulator = std::make_unique<core::DensityMatrixSimulator<Real>>(
+        call.program, weights.const_data_ptr<Real>(), weights.size(0), constants.data(),
+        z_masks.data(), static_cast<int64_t>(z_masks.size()), call.probs);
+    simulator->check_batch(batch);
+    return simulator;
+  } catch (const std::invalid_argument& error) {
+    TORCH_CHECK_VALUE(false, op_name, ": ", error.what());
+  }
+}
+
+template <class Real>
+void density_forward(const char* op_name, const CircuitCall& call, const at::Tensor& inputs,
+                     const at::Tensor& weights, const at::Tensor& initial_state,
+                     c10::ArrayRef<double> constants, c10::IntArrayRef z_masks, at::Tensor& out) {
+  const auto batch = batch_view<Real>(call, inputs, initial_state);
+  const auto owned =
+      make_density_simulator<Real>(op_name, call, weights, constants, z_masks, batch);
+  const auto& simulator = *owned;
+  Real* out_data = out.mutable_data_ptr<Real>();
+  at::parallel_for(0, simulator.n_chunks(batch.batch_size), 1, [&](int64_t begin, int64_t end) {
+    simulator.forward(batch, begin, end, out_data);
+  });
+}
+
+template <class Real>
+void density_backward(const char* op_name, const CircuitCall& call, const at::Tensor& grad_out,
+                      const at::Tensor& inputs, const at::Tensor& weights,
+                      const at::Tensor& initial_state, c10::ArrayRef<double> constants,
+                      c10::IntArrayRef z_masks, const std::string& diff_method,
+                      std::array<bool, 3> wanted, at::Tensor& grad_inputs,
+                      at::Tensor& grad_weights, at::Tensor& grad_state) {
+  const auto batch = batch_view<Real>(call, inputs, initial_state);
+  const auto owned =
+      make_density_simulator<Real>(op_name, call, weights, constants, z_masks, batch);
+  const auto& simulator = *owned;
+  const auto method = core::parse_diff_method(diff_method);
+  try {
+    simulator.check_gradients(method, wanted[0], wanted[1]);
+  } catch (const std::invalid_argument& error) {
+    TORCH_CHECK_VALUE(false, op_name, ": ", error.what());
+  }
+  const int64_t n_chunks = simulator.n_chunks(batch.batch_size);
+  at::Tensor weight_partials;
+  typename core::DensityMatrixSimulator<Real>::Gradients gradients;
+  if (wanted[0]) gradients.inputs = grad_inputs.mutable_data_ptr<Real>();
+  if (wanted[1]) {
+    weight_partials = at::zeros({n_chunks, weights.size(0)}, inputs.options());
+    gradients.weight_partials = weight_partials.mutable_data_ptr<Real>();
+  }
+  if (wanted[2]) gradients.state = static_cast<Real*>(grad_state.mutable_data_ptr());
+  const Real* grad_out_data = grad_out.const_data_ptr<Real>();
+  at::parallel_for(0, n_chunks, 1, [&](int64_t begin, int64_t end) {
+    simulator.backward(method, batch, grad_out_data, begin, end, gradients);
+  });
+  if (wanted[1]) {
+    simulator.reduce_weight_partials(weight_partials.const_data_ptr<Real>(), n_chunks,
+                                     grad_weights.mutable_data_ptr<Real>());
+  }
+}
+
 at::Tensor contiguous_state(const std::optional<at::Tensor>& initial_state) {
   return initial_state.has_value() ? initial_state->contiguous() : at::Tensor();
 }
@@ -58,11 +128,21 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(
   const at::Tensor weights = weights_arg.contiguous();
   const at::Tensor initial_state = contiguous_state(initial_state_arg);
   const int64_t batch_size = call.batch.expect_int();
+  TORCH_CHECK_VALUE(!(keep_state && call.density_matrix), op_name,
+                    ": keep_state keeps statevectors; a program with noise channels runs on the "
+                    "density-matrix engine, which keeps none");
   at::Tensor out = at::empty({batch_size, call.output_width}, inputs.options());
   at::Tensor state = keep_state ? at::empty({batch_size, int64_t{1} << n_qubits, 2},
                                             inputs.options())
                                 : at::empty({0}, inputs.options());
   if (batch_size == 0) return {out, state};
+  if (call.density_matrix) {
+    AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_density_matrix", [&] {
+      density_forward<scalar_t>(op_name, call, inputs, weights, initial_state, constants,
+                                z_masks, out);
+    });
+    return {out, state};
+  }
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit", [&] {
     const auto shared = make_simulator<scalar_t>(call, weights, constants, z_masks);
     const auto& simulator = *shared;
@@ -145,6 +225,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
                                                   : at::empty({0}, inputs.options());
   if (batch_size == 0) return {grad_inputs, grad_weights, grad_state};
   const bool want_state = output_mask[2] && initial_state.defined();
+  if (call.density_matrix) {
+    AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_density_matrix", [&] {
+      density_backward<scalar_t>(op_name, call, grad_out, inputs, weights, initial_state,
+                                 constants, z_masks, diff_method,
+                                 {output_mask[0], output_mask[1], want_state}, grad_inputs,
+                                 grad_weights, grad_state);
+    });
+    return {grad_inputs, grad_weights, grad_state};
+  }
 
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit", [&] {
     const auto shared = make_simulator<scalar_t>(call, weights, constants, z_masks);
@@ -202,6 +291,9 @@ std::tuple<at::Tensor, at::Tensor> circuit_forward_meta(
   const CircuitCall call =
       describe_call("qmoe.circuit_forward", inputs, weights, initial_state, program, constants,
                     n_qubits, z_masks, probs, std::string(diff_method));
+  TORCH_CHECK_VALUE(!(keep_state && call.density_matrix), "qmoe.circuit_forward: keep_state "
+                    "keeps statevectors; a program with noise channels runs on the "
+                    "density-matrix engine, which keeps none");
   at::Tensor out = at::empty_symint({call.batch, c10::SymInt(call.output_width)}, inputs.options());
   at::Tensor state =
       keep_state ? at::empty_symint({call.batch, c10::SymInt(int64_t{1} << n_qubits), c10::SymInt(2)},

@@ -1,0 +1,493 @@
+#include "density_matrix.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "density_kernels.h"
+#include "gate_math.h"
+
+namespace qmoe::core {
+namespace {
+
+// About this many density-matrix entries per chunk: small states share a chunk.
+constexpr int64_t kChunkEntries = 4096;
+constexpr double kHalfPi = 1.57079632679489661923132169163975144;
+
+std::string gibibytes(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return text;
+}
+
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<double>(pages) * static_cast<double>(page_size);
+}
+
+std::string operation_label(int64_t op_index, Opcode opcode) {
+  return "program: operation " + std::to_string(op_index) + " (" + opcode_name(opcode) + ")";
+}
+
+bool valid_probability(double p) { return p >= 0.0 && p <= 1.0; }
+
+}  // namespace
+
+void check_density_matrix_fits(int n_qubits, int64_t real_size, int64_t workers) {
+  const double per_copy = std::ldexp(2.0 * static_cast<double>(real_size), 2 * n_qubits);
+  const double needed = per_copy * 2 * static_cast<double>(std::max<int64_t>(workers, 1));
+  const double available = physical_memory_bytes() / 2;
+  if (available > 0 && needed <= available) return;
+  throw std::invalid_argument(
+      "a density matrix of n_qubits=" + std::to_string(n_qubits) + " holds 4**" +
+      std::to_string(n_qubits) + " complex entries (" + gibibytes(per_copy) +
+      "); the engine keeps two per worker thread, " + gibibytes(needed) + " for " +
+      std::to_string(workers) + " thread(s), more than half of this machine's memory (" +
+      gibibytes(available * 2) + "). Use fewer qubits, fewer threads, or no noise channels "
+      "(the statevector engine needs 2**n_qubits amplitudes)");
+}
+
+template <class Real>
+DensityMatrixSimulator<Real>::DensityMatrixSimulator(const Program& program, const Real* weights,
+                                                     int64_t n_weights, const double* constants,
+                                                     const int64_t* z_masks, int64_t n_masks,
+                                                     bool probs,
+                                                     int64_t checkpoint_budget_bytes)
+    : n_qubits_(program.n_qubits),
+      n_weights_(n_weights),
+      probs_(probs),
+      program_(program),
+      weights_(weights, weights + n_weights) {
+  int64_t n_constants = 0;
+  for (const Operation& op : program.operations) {
+    if (op.source == ParamSource::kConstant) n_constants = std::max(n_constants, op.index + 1);
+  }
+  constants_.assign(constants, constants + n_constants);
+  if (!probs) {
+    for (int64_t m = 0; m < n_masks; ++m) {
+      int64_t index_mask = 0;
+      for (int wire = 0; wire < n_qubits_; ++wire) {
+        if ((z_masks[m] >> wire) & 1) index_mask |= int64_t{1} << (n_qubits_ - 1 - wire);
+      }
+      index_masks_.push_back(index_mask);
+    }
+  }
+  for (size_t i = 0; i < program.operations.size(); ++i) {
+    const Operation& op = program.operations[i];
+    if (!is_channel(op.opcode) || op.source == ParamSource::kInput) continue;
+    const bool from_weight = op.source == ParamSource::kWeight;
+    const double p = from_weight ? weights_[static_cast<size_t>(op.index)]
+                                 : constants_[static_cast<size_t>(op.index)];
+    if (!valid_probability(p)) {
+      throw std::invalid_argument(operation_label(static_cast<int64_t>(i), op.opcode) +
+                                  ": probability " + std::to_string(p) + " (" +
+                                  (from_weight ? "weights[" : "constants[") +
+                                  std::to_string(op.index) + "]) is outside [0, 1]");
+    }
+  }
+  circuit_ = lower({});
+  for (size_t i = 0; i < circuit_.segments.size(); ++i) {
+    if (circuit_.segments[i].kind == SegmentKind::kChannel) channel_segments_.push_back(i);
+  }
+  chunk_size_ = std::clamp<int64_t>(kChunkEntries >> std::min(2 * n_qubits_, 62), 1, 1024);
+  const int64_t copy_bytes = entries() * 2 * static_cast<int64_t>(sizeof(Real));
+  const int64_t slots = checkpoint_budget_bytes / copy_bytes;
+  const int64_t n_channels = static_cast<int64_t>(channel_segments_.size());
+  checkpoint_stride_ = slots == 0 ? 0 : std::max<int64_t>(1, (n_channels + slots - 1) / slots);
+}
+
+template <class Real>
+typename DensityMatrixSimulator<Real>::Circuit DensityMatrixSimulator<Real>::lower(
+    AngleShift shift) const {
+  const ExactCircuit exact = lower_program(program_, weights_.data(), constants_.data(), shift);
+  Circuit circuit;
+  for (const Segment<double>& segment : exact.segments) {
+    circuit.segments.push_back(round_segment<Real>(segment));
+  }
+  for (const GradientTerm<double>& term : exact.terms) {
+    circuit.terms.push_back({term.weight_index, round_matrix<Real>(term.generator)});
+  }
+  return circuit;
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::check_batch(const BatchView<Real>& batch) const {
+  for (size_t i = 0; i < program_.operations.size(); ++i) {
+    const Operation& op = program_.operations[i];
+    if (!is_channel(op.opcode) || op.source != ParamSource::kInput) continue;
+    for (int64_t sample = 0; sample < batch.batch_size; ++sample) {
+      const double p = batch.inputs[sample * batch.n_input_columns + op.index];
+      if (!valid_probability(p)) {
+        throw std::invalid_argument(operation_label(static_cast<int64_t>(i), op.opcode) +
+                                    ": probability " + std::to_string(p) + " (inputs[" +
+                                    std::to_string(sample) + ", " + std::to_string(op.index) +
+                                    "]) is outside [0, 1]");
+      }
+    }
+  }
+}
+
+template <class Real>
+Real DensityMatrixSimulator<Real>::channel_probability(const Segment<Real>& segment,
+                                                       const BatchView<Real>& batch,
+                                                       int64_t sample) const {
+  if (segment.source == ParamSource::kInput) {
+    return batch.inputs[sample * batch.n_input_columns + segment.param_index];
+  }
+  return segment.channel_probability;
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::prepare(const BatchView<Real>& batch, int64_t sample,
+                                           Real* rho) const {
+  const int n = n_qubits_;
+  std::fill(rho, rho + 2 * entries(), Real(0));
+  if (batch.initial_state == nullptr) {
+    rho[0] = 1;
+    return;
+  }
+  const int64_t dim = int64_t{1} << n;
+  const bool complex = batch.initial_state_is_complex;
+  const Real* psi = batch.initial_state + sample * dim * (complex ? 2 : 1);
+  for (int64_t r = 0; r < dim; ++r) {
+    const Real rr = complex ? psi[2 * r] : psi[r], ri = complex ? psi[2 * r + 1] : Real(0);
+    for (int64_t c = 0; c < dim; ++c) {
+      const Real cr = complex ? psi[2 * c] : psi[c], ci = complex ? psi[2 * c + 1] : Real(0);
+      const int64_t i = (r << n) | c;
+      rho[2 * i] = rr * cr + ri * ci;  // psi_r conj(psi_c)
+      rho[2 * i + 1] = ri * cr - rr * ci;
+    }
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::apply(const Circuit& circuit, size_t index,
+                                         const BatchView<Real>& batch, int64_t sample, Real* rho,
+                                         bool inverse) const {
+  const Segment<Real>& segment = circuit.segments[index];
+  const int n = n_qubits_;
+  switch (segment.kind) {
+    case SegmentKind::kSharedSingleQubit:
+      density::conjugate_one_qubit(rho, n, segment.bit0,
+                                   inverse ? adjoint(segment.unitary) : segment.unitary);
+      break;
+    case SegmentKind::kPauliRotation: {
+      Real c = segment.shared_cos_half, s = segment.shared_sin_half;
+      if (segment.source == ParamSource::kInput) {
+        const Real angle =
+            batch.inputs[sample * batch.n_input_columns + segment.param_index] +
+            segment.angle_offset;
+        c = std::cos(angle / 2);
+        s = std::sin(angle / 2);
+      }
+      if (inverse) s = -s;
+      if (segment.bit1 < 0) {
+        density::conjugate_one_qubit(
+            rho, n, segment.bit0,
+            rotation_matrix<Real>(static_cast<Pauli>(segment.pauli), c, s));
+      } else {
+        density::rotate_string(rho, n, segment.pauli, segment.bit0, segment.bit1, c, s);
+      }
+      break;
+    }
+    case SegmentKind::kChannel: {
+      const auto s = channel_superoperator<Real>(segment.channel,
+                                                 channel_probability(segment, batch, sample));
+      density::apply_superoperator(rho, n, segment.bit0, inverse ? transpose(s) : s);
+      break;
+    }
+    default:  // CNOT, CZ, SWAP: each its own inverse
+      density::apply_fixed_two_qubit(rho, n, segment.kind, segment.bit0, segment.bit1);
+      break;
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::run(const Circuit& circuit, size_t begin, size_t end,
+                                       const BatchView<Real>& batch, int64_t sample,
+                                       Real* rho) const {
+  for (size_t i = begin; i < end; ++i) apply(circuit, i, batch, sample, rho, false);
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::read_out(const Real* rho, Real* out) const {
+  const int n = n_qubits_;
+  const int64_t dim = int64_t{1} << n;
+  if (probs_) {
+    for (int64_t k = 0; k < dim; ++k) out[k] = rho[2 * ((k << n) | k)];
+    return;
+  }
+  for (int64_t m = 0; m < n_masks(); ++m) {
+    double sum = 0;
+    for (int64_t k = 0; k < dim; ++k) {
+      const double p = rho[2 * ((k << n) | k)];
+      sum += __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m])) ? -p : p;
+    }
+    out[m] = static_cast<Real>(sum);
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::seed_lambda(const Real* grad_row, Real* lambda) const {
+  const int n = n_qubits_;
+  const int64_t dim = int64_t{1} << n;
+  std::fill(lambda, lambda + 2 * entries(), Real(0));
+  for (int64_t k = 0; k < dim; ++k) {
+    Real value = 0;
+    if (probs_) {
+      value = grad_row[k];
+    } else {
+      for (int64_t m = 0; m < n_masks(); ++m) {
+        const bool odd = __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m]));
+        value += odd ? -grad_row[m] : grad_row[m];
+      }
+    }
+    lambda[2 * ((k << n) | k)] = value;
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
+                                           int64_t chunk_end, Real* out) const {
+  std::vector<Real> rho(static_cast<size_t>(2 * entries()));
+  const int64_t width = output_width();
+  const int64_t first = chunk_begin * chunk_size_;
+  const int64_t last = std::min(batch.batch_size, chunk_end * chunk_size_);
+  for (int64_t sample = first; sample < last; ++sample) {
+    prepare(batch, sample, rho.data());
+    run(circuit_, 0, circuit_.segments.size(), batch, sample, rho.data());
+    read_out(rho.data(), out + sample * width);
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, int64_t sample,
+                                                  const Real* grad_row, bool want_angles,
+                                                  Real* workspace, const Gradients& gradients,
+                                                  Real* weight_partial) const {
+  const int n = n_qubits_;
+  const int64_t length = 2 * entries();
+  Real* rho = workspace;
+  Real* lambda = workspace + length;
+  Real* checkpoints = workspace + 2 * length;
+  const auto& segments = circuit_.segments;
+  const int64_t stride = checkpoint_stride_;
+
+  // Without gradients of angles or probabilities only Lambda travels back.
+  if (want_angles) {
+    prepare(batch, sample, rho);
+    int64_t ordinal = 0;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      if (segments[i].kind == SegmentKind::kChannel) {
+        if (stride > 0 && ordinal % stride == 0) {
+          std::memcpy(checkpoints + (ordinal / stride) * length, rho, length * sizeof(Real));
+        }
+        ++ordinal;
+      }
+      apply(circuit_, i, batch, sample, rho, false);
+    }
+  }
+  seed_lambda(grad_row, lambda);
+
+  Real* grad_inputs_row =
+      gradients.inputs != nullptr ? gradients.inputs + sample * batch.n_input_columns : nullptr;
+  auto add_gradient = [&](ParamSource source, int64_t index, double value) {
+    if (source == ParamSource::kInput && grad_inputs_row != nullptr) {
+      grad_inputs_row[index] += static_cast<Real>(value);
+    } else if (source == ParamSource::kWeight && weight_partial != nullptr) {
+      weight_partial[index] += static_cast<Real>(value);
+    }
+  };
+
+  int64_t ordinal = static_cast<int64_t>(channel_segments_.size());
+  for (size_t i = segments.size(); i-- > 0;) {
+    const Segment<Real>& segment = segments[i];
+    if (segment.kind == SegmentKind::kChannel) {
+      --ordinal;
+      if (want_angles) {
+        // rho before this channel: from the nearest checkpoint at or before it
+        size_t replay_from = 0;
+        if (stride > 0) {
+          const int64_t slot = ordinal / stride;
+          std::memcpy(rho, checkpoints + slot * length, length * sizeof(Real));
+          replay_from = channel_segments_[static_cast<size_t>(slot * stride)];
+        } else {
+          prepare(batch, sample, rho);
+        }
+        run(circuit_, replay_from, i, batch, sample, rho);
+        if (segment.source != ParamSource::kConstant) {
+          const Real p = channel_probability(segment, batch, sample);
+          add_gradient(segment.source, segment.param_index,
+                       density::superoperator_trace(
+                           lambda, rho, n, segment.bit0,
+                           channel_superoperator_derivative<Real>(segment.channel, p)));
+        }
+      }
+      apply(circuit_, i, batch, sample, lambda, true);  // Lambda -> adjoint channel
+      continue;
+    }
+    if (want_angles) {
+      if (segment.kind == SegmentKind::kSharedSingleQubit) {
+        for (int32_t t = segment.first_term; t < segment.first_term + segment.n_terms; ++t) {
+          const GradientTerm<Real>& term = circuit_.terms[static_cast<size_t>(t)];
+          add_gradient(ParamSource::kWeight, term.weight_index,
+                       density::generator_trace(lambda, rho, n, segment.bit0, term.generator));
+        }
+      } else if (segment.kind == SegmentKind::kPauliRotation) {
+        const double value =
+            segment.bit1 < 0
+                ? density::generator_trace(lambda, rho, n, segment.bit0,
+                                           pauli_matrix<Real>(static_cast<Pauli>(segment.pauli)))
+                : density::string_trace(lambda, rho, n, segment.pauli, segment.bit0,
+                                        segment.bit1);
+        add_gradient(segment.source, segment.param_index, value);
+      }
+      apply(circuit_, i, batch, sample, rho, true);
+    }
+    apply(circuit_, i, batch, sample, lambda, true);
+  }
+
+  if (gradients.state == nullptr) return;
+  // d/dpsi of tr(Lambda_0 psi psi^dagger) in PyTorch's convention: 2 Lambda_0 psi
+  const int64_t dim = int64_t{1} << n;
+  const bool complex = batch.initial_state_is_complex;
+  const Real* psi = batch.initial_state + sample * dim * (complex ? 2 : 1);
+  Real* grad = gradients.state + sample * dim * (complex ? 2 : 1);
+  for (int64_t r = 0; r < dim; ++r) {
+    double re = 0, im = 0;
+    for (int64_t c = 0; c < dim; ++c) {
+      const int64_t i = (r << n) | c;
+      const double lr = lambda[2 * i], li = lambda[2 * i + 1];
+      const double pr = complex ? psi[2 * c] : psi[c], pi = complex ? psi[2 * c + 1] : 0.0;
+      re += lr * pr - li * pi;
+      im += lr * pi + li * pr;
+    }
+    if (complex) {
+      grad[2 * r] = static_cast<Real>(2 * re);
+      grad[2 * r + 1] = static_cast<Real>(2 * im);
+    } else {
+      grad[r] = static_cast<Real>(2 * re);
+    }
+  }
+}
+
+template <class Real>
+const std::vector<typename DensityMatrixSimulator<Real>::ShiftTarget>&
+DensityMatrixSimulator<Real>::shift_targets() const {
+  std::call_once(shift_targets_built_, [this] {
+    for (size_t i = 0; i < program_.operations.size(); ++i) {
+      const Operation& op = program_.operations[i];
+      if (is_channel(op.opcode) || !takes_parameter(op.opcode)) continue;
+      if (op.source != ParamSource::kInput && op.source != ParamSource::kWeight) continue;
+      const auto operation = static_cast<int64_t>(i);
+      shift_targets_.push_back(
+          {op.source, op.index, lower({operation, kHalfPi}), lower({operation, -kHalfPi})});
+    }
+  });
+  return shift_targets_;
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::shift_sample(const BatchView<Real>& batch, int64_t sample,
+                                                const Real* grad_row, const Gradients& gradients,
+                                                Real* weight_partial, Real* rho,
+                                                Real* readout) const {
+  const int64_t width = output_width();
+  auto contraction = [&](const Circuit& circuit) {
+    prepare(batch, sample, rho);
+    run(circuit, 0, circuit.segments.size(), batch, sample, rho);
+    read_out(rho, readout);
+    double sum = 0;
+    for (int64_t m = 0; m < width; ++m) sum += static_cast<double>(grad_row[m]) * readout[m];
+    return sum;
+  };
+  for (const ShiftTarget& target : shift_targets()) {
+    Real* destination = nullptr;
+    if (target.source == ParamSource::kInput && gradients.inputs != nullptr) {
+      destination = gradients.inputs + sample * batch.n_input_columns + target.index;
+    } else if (target.source == ParamSource::kWeight && weight_partial != nullptr) {
+      destination = weight_partial + target.index;
+    }
+    if (destination == nullptr) continue;
+    *destination += static_cast<Real>((contraction(target.plus) - contraction(target.minus)) / 2);
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::check_gradients(DiffMethod method, bool inputs,
+                                                   bool weights) const {
+  if (method != DiffMethod::kParameterShift) return;
+  for (size_t i = 0; i < program_.operations.size(); ++i) {
+    const Operation& op = program_.operations[i];
+    if (!is_channel(op.opcode)) continue;
+    if ((op.source == ParamSource::kInput && inputs) ||
+        (op.source == ParamSource::kWeight && weights)) {
+      throw std::invalid_argument(
+          operation_label(static_cast<int64_t>(i), op.opcode) +
+          ": parameter_shift cannot differentiate a channel probability (the shift rule "
+          "holds for rotation angles only); use diff_method='adjoint' or a constant");
+    }
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::backward(DiffMethod method, const BatchView<Real>& batch,
+                                            const Real* grad_out, int64_t chunk_begin,
+                                            int64_t chunk_end,
+                                            const Gradients& gradients) const {
+  const bool want_angles = gradients.inputs != nullptr || gradients.weight_partials != nullptr;
+  const int64_t length = 2 * entries();
+  int64_t copies = 2;
+  if (method == DiffMethod::kAdjoint && want_angles && checkpoint_stride_ > 0) {
+    const auto n_channels = static_cast<int64_t>(channel_segments_.size());
+    copies += (n_channels + checkpoint_stride_ - 1) / checkpoint_stride_;
+  }
+  std::vector<Real> workspace(static_cast<size_t>(copies * length));
+  std::vector<Real> readout(static_cast<size_t>(output_width()));
+  const int64_t width = output_width();
+  for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+    Real* weight_partial = gradients.weight_partials != nullptr
+                               ? gradients.weight_partials + chunk * n_weights_
+                               : nullptr;
+    const int64_t first = chunk * chunk_size_;
+    const int64_t last = std::min(batch.batch_size, first + chunk_size_);
+    for (int64_t sample = first; sample < last; ++sample) {
+      const Real* grad_row = grad_out + sample * width;
+      if (method == DiffMethod::kAdjoint) {
+        adjoint_sample(batch, sample, grad_row, want_angles, workspace.data(), gradients,
+                       weight_partial);
+        continue;
+      }
+      if (want_angles) {
+        shift_sample(batch, sample, grad_row, gradients, weight_partial, workspace.data(),
+                     readout.data());
+      }
+      if (gradients.state != nullptr) {
+        adjoint_sample(batch, sample, grad_row, false, workspace.data(), gradients, nullptr);
+      }
+    }
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::reduce_weight_partials(const Real* weight_partials,
+                                                          int64_t n_chunks,
+                                                          Real* grad_weights) const {
+  for (int64_t w = 0; w < n_weights_; ++w) {
+    double sum = 0;
+    for (int64_t chunk = 0; chunk < n_chunks; ++chunk) sum += weight_partials[chunk * n_weights_ + w];
+    grad_weights[w] = static_cast<Real>(sum);
+  }
+}
+
+template class DensityMatrixSimulator<float>;
+template class DensityMatrixSimulator<double>;
+
+}  // namespace qmoe::core

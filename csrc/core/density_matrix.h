@@ -1,0 +1,123 @@
+// The density-matrix engine: programs with noise channels, one sample's
+// 2**n x 2**n density matrix at a time. It runs the statevector engine's
+// lowering (one-qubit runs fused per wire, generators transported for the
+// adjoint) with channels as segments of their own, and gives the same
+// diagonal readouts. Gradients:
+//   - adjoint: one reverse sweep over rho and Lambda (the observable carried
+//     back through the adjoint channels). Unitaries are undone exactly; a
+//     channel cannot be, so the sweep restores rho before each channel from a
+//     checkpoint kept by the forward, or replays from an earlier one when the
+//     checkpoints would not fit the budget. Differentiates rotation angles,
+//     channel probabilities and the initial state.
+//   - parameter shift: two shifted runs per rotation (exact: the channels do
+//     not depend on the angles); channel probabilities cannot be shifted.
+// Chunks of samples and weight partials per chunk work as in the statevector
+// engine, so results do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "chunk_task.h"
+#include "compiled_circuit.h"
+#include "program.h"
+#include "statevector.h"
+
+namespace qmoe::core {
+
+// Memory one worker of the engine holds for a density matrix of n qubits in
+// `copies` copies; throws std::invalid_argument when `workers` of them would not
+// fit in half of this machine's memory, naming the qubit count and the bytes.
+void check_density_matrix_fits(int n_qubits, int64_t real_size, int64_t workers);
+
+template <class Real>
+class DensityMatrixSimulator {
+ public:
+  // Checkpoints of rho one worker may keep for the adjoint sweep; beyond it the
+  // sweep keeps fewer and replays from them (none: from the initial state).
+  static constexpr int64_t kCheckpointBudgetBytes = int64_t{256} << 20;
+
+  // z_masks are over wires (bit w = wire w); ignored when probs is true. Throws
+  // std::invalid_argument for a shared channel probability outside [0, 1].
+  DensityMatrixSimulator(const Program& program, const Real* weights, int64_t n_weights,
+                         const double* constants, const int64_t* z_masks, int64_t n_masks,
+                         bool probs, int64_t checkpoint_budget_bytes = kCheckpointBudgetBytes);
+
+  int n_qubits() const { return n_qubits_; }
+  int64_t output_width() const { return probs_ ? int64_t{1} << n_qubits_ : n_masks(); }
+  int64_t chunk_size() const { return chunk_size_; }
+  int64_t n_chunks(int64_t batch_size) const {
+    return (batch_size + chunk_size_ - 1) / chunk_size_;
+  }
+
+  // Throws std::invalid_argument naming the operation and sample whose channel
+  // probability (read from inputs) is outside [0, 1].
+  void check_batch(const BatchView<Real>& batch) const;
+
+  void forward(const BatchView<Real>& batch, int64_t chunk_begin, int64_t chunk_end,
+               Real* out) const;
+
+  using Gradients = typename StatevectorSimulator<Real>::Gradients;
+  // Throws std::invalid_argument when parameter shift is asked for the gradient
+  // of a channel probability (read from inputs or weights).
+  void check_gradients(DiffMethod method, bool inputs, bool weights) const;
+
+  // Expects check_gradients to have passed.
+  void backward(DiffMethod method, const BatchView<Real>& batch, const Real* grad_out,
+                int64_t chunk_begin, int64_t chunk_end, const Gradients& gradients) const;
+
+  void reduce_weight_partials(const Real* weight_partials, int64_t n_chunks,
+                              Real* grad_weights) const;
+
+ private:
+  struct Circuit {
+    std::vector<Segment<Real>> segments;
+    std::vector<GradientTerm<Real>> terms;
+  };
+  // A rotation the parameter-shift rule moves, with its two shifted circuits.
+  struct ShiftTarget {
+    ParamSource source;
+    int64_t index;
+    Circuit plus, minus;
+  };
+
+  int64_t n_masks() const { return static_cast<int64_t>(index_masks_.size()); }
+  int64_t entries() const { return int64_t{1} << (2 * n_qubits_); }
+  Circuit lower(AngleShift shift) const;
+  void prepare(const BatchView<Real>& batch, int64_t sample, Real* rho) const;
+  void apply(const Circuit& circuit, size_t segment, const BatchView<Real>& batch,
+             int64_t sample, Real* rho, bool inverse) const;
+  void run(const Circuit& circuit, size_t begin, size_t end, const BatchView<Real>& batch,
+           int64_t sample, Real* rho) const;
+  void read_out(const Real* rho, Real* out) const;
+  void seed_lambda(const Real* grad_row, Real* lambda) const;
+  void adjoint_sample(const BatchView<Real>& batch, int64_t sample, const Real* grad_row,
+                      bool want_angles, Real* workspace, const Gradients& gradients,
+                      Real* weight_partial) const;
+  void shift_sample(const BatchView<Real>& batch, int64_t sample, const Real* grad_row,
+                    const Gradients& gradients, Real* weight_partial, Real* rho,
+                    Real* readout) const;
+  Real channel_probability(const Segment<Real>& segment, const BatchView<Real>& batch,
+                           int64_t sample) const;
+  const std::vector<ShiftTarget>& shift_targets() const;
+
+  int n_qubits_;
+  int64_t n_weights_;
+  bool probs_;
+  std::vector<int64_t> index_masks_;
+  Program program_;
+  std::vector<double> weights_;
+  std::vector<double> constants_;
+  Circuit circuit_;
+  std::vector<size_t> channel_segments_;  // positions of the channels in circuit_
+  int64_t chunk_size_;
+  int64_t checkpoint_stride_;  // every stride-th channel keeps the state before it
+  mutable std::vector<ShiftTarget> shift_targets_;
+  mutable std::once_flag shift_targets_built_;
+};
+
+extern template class DensityMatrixSimulator<float>;
+extern template class DensityMatrixSimulator<double>;
+
+}  // namespace qmoe::core
