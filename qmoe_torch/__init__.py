@@ -2,10 +2,12 @@
 
 Circuits are built with `qmoe_torch.circuits` and simulated exactly, batched
 over every sample, by the fused operators ``torch.ops.qmoe.*`` (`qmoe_torch.ops`).
-`qmoe_torch.reference` is the plain-PyTorch simulator every kernel is tested against.
+`qmoe_torch.reference` is the plain-PyTorch simulator every kernel is tested against;
+programs with noise channels (`qmoe_torch.noise`) run on the density-matrix engine, and
+`qmoe_torch.density_reference` is their oracle.
 """
 
-from . import circuits, reference
+from . import circuits, density_reference, noise, reference
 from .circuits import (
     AmplitudeEmbedding,
     AngleEmbedding,
@@ -17,6 +19,7 @@ from .circuits import (
 from .experts import MLPExpert, QuantumExpert, SwiGLUExpert
 from .gates import LinearGate, MLPGate, QuantumGate
 from .moe import MoE, MoEOutput
+from .noise import Channel, NoiseModel, ReadoutError
 from .ops import active_isa, expval, probs, run, set_isa, supported_isas
 from .routing import RouterOutput, TopKRouter
 
@@ -24,6 +27,7 @@ __all__ = [
     "AmplitudeEmbedding",
     "AngleEmbedding",
     "BasicEntanglerLayers",
+    "Channel",
     "Circuit",
     "DataReuploading",
     "LinearGate",
@@ -31,15 +35,19 @@ __all__ = [
     "MLPGate",
     "MoE",
     "MoEOutput",
+    "NoiseModel",
     "QuantumExpert",
     "QuantumGate",
+    "ReadoutError",
     "RouterOutput",
     "StronglyEntanglingLayers",
     "SwiGLUExpert",
     "TopKRouter",
     "active_isa",
     "circuits",
+    "density_reference",
     "expval",
+    "noise",
     "probs",
     "reference",
     "run",

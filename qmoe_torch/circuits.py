@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -119,6 +119,7 @@ class Circuit:
         self._constants: list[float] = []
         self._blocks: dict[str, WeightBlock] = {}
         self._next_weight = 0
+        self._marks: list[tuple[str, int]] = []
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -178,9 +179,48 @@ class Circuit:
         return block
 
     def append(self, template: Template) -> Circuit:
-        """Apply a template (embedding, layers, ...) to the end of the circuit."""
+        """Apply a template (embedding, layers, ...) to the end of the circuit.
+
+        Marks the point after it ``"template"``; the templates mark their own points too
+        (``"embedding"``, ``"layer"`` after each entangling layer, ``"ansatz"``).
+        """
         template.apply(self)
+        return self.mark("template")
+
+    def mark(self, name: str) -> Circuit:
+        """Name the point after the operations so far (noise models place channels there)."""
+        if not name:
+            raise ValueError("a mark needs a non-empty name")
+        self._marks.append((name, len(self._ops)))
         return self
+
+    @property
+    def marks(self) -> list[tuple[str, int]]:
+        """Named points as ``(name, position)``: the mark follows the first ``position`` ops."""
+        return list(self._marks)
+
+    def copy_with(self, insert: Callable[[Circuit, int], None]) -> Circuit:
+        """A copy (weight layout, constants, readout, marks) with operations inserted.
+
+        ``insert(copy, i)`` is called before op ``i`` is copied and once more at the end
+        (``i == len(self)``); whatever it appends to ``copy`` lands there. A mark at
+        position ``i`` stays after the operations inserted at ``i``.
+        """
+        copy = Circuit(self.n_qubits)
+        copy._constants = list(self._constants)
+        copy._blocks = dict(self._blocks)
+        copy._next_weight = self._next_weight
+        copy.readout = self.readout
+        marks = sorted(self._marks, key=lambda mark: mark[1])
+        next_mark = 0
+        for position in range(len(self._ops) + 1):
+            insert(copy, position)
+            while next_mark < len(marks) and marks[next_mark][1] == position:
+                copy.mark(marks[next_mark][0])
+                next_mark += 1
+            if position < len(self._ops):
+                copy._ops.append(self._ops[position])
+        return copy
 
     def _rotation(self, opcode: Opcode, wires: Sequence[int], input: int | None,
                   weight: int | None, constant: float | None) -> Circuit:

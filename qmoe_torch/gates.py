@@ -16,6 +16,7 @@ from torch import nn
 
 from . import ops
 from .circuits import Circuit
+from .noise import NoiseModel, measure
 from .templates import (
     AngleEmbedding,
     BasicEntanglerLayers,
@@ -71,13 +72,17 @@ class QuantumGate(nn.Module):
     The circuit runs through ``torch.ops.qmoe`` (``diff_method`` "adjoint" or
     "parameter_shift") in the dtype of the circuit weights (float32 by default); ``hidden``
     of another dtype (bfloat16, ...) is cast in and the logits cast back.
+
+    ``noise`` (a :class:`~qmoe_torch.noise.NoiseModel`) puts its channels into the circuit,
+    which then runs on the density-matrix engine, and its readout error and shots into the
+    readout (shot estimates are differentiated by the shot-based parameter-shift rule).
     """
 
     def __init__(self, d_model: int, n_experts: int, n_qubits: int | None = None, *,
                  layers: int = 3, embedding: str = "X", readout: Readout = "expval",
                  entangler: Entangler = "strong", reuploads: int = 1,
                  angle_range: float = math.pi, diff_method: ops.DiffMethod = "adjoint",
-                 dtype: torch.dtype = torch.float32) -> None:
+                 noise: NoiseModel | None = None, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         if d_model < 1 or n_experts < 1:
             raise ValueError(f"QuantumGate: d_model and n_experts must be >= 1, got "
@@ -119,6 +124,13 @@ class QuantumGate(nn.Module):
             masks = ([1 << w for w in range(n_qubits)] if readout == "expval"
                      else _parity_masks(n_qubits, n_experts))
             circuit.measure_expval([[w for w in range(n_qubits) if m >> w & 1] for m in masks])
+        if noise is not None and not isinstance(noise, NoiseModel):
+            raise TypeError(f"QuantumGate: noise must be a NoiseModel, got {noise!r}")
+        self.noise = noise
+        if noise is not None:
+            circuit = noise.apply(circuit)
+        self.generator = (torch.Generator().manual_seed(noise.seed)
+                          if noise is not None and noise.seed is not None else None)
         self.circuit = circuit
         # built once: every forward passes the same lists to the operator
         self._program = circuit.program
@@ -140,6 +152,14 @@ class QuantumGate(nn.Module):
         _check_hidden(hidden, self.d_model, "QuantumGate")
         angles = self.angles(hidden)
         kwargs = dict(constants=self._constants, diff_method=self.diff_method)
+        if self.noise is not None and self.noise.changes_measurement:
+            values = measure(self.circuit, angles, self.circuit_weights, noise=self.noise,
+                             generator=self.generator, diff_method=self.diff_method)
+            if self.readout == "probs":
+                logits = torch.log(values[:, : self.n_experts].clamp_min(0) + _PROBABILITY_FLOOR)
+            else:
+                logits = self.adapter(values) if self.adapter is not None else self.scale * values
+            return logits.reshape(*hidden.shape[:-1], self.n_experts).to(hidden.dtype)
         if self.readout == "probs":
             probabilities = ops.probs(angles, self.circuit_weights, self._program, self.n_qubits,
                                       **kwargs)
@@ -157,8 +177,9 @@ class QuantumGate(nn.Module):
         return {"classical": total - quantum, "quantum": quantum, "total": total}
 
     def extra_repr(self) -> str:
+        noise = "" if self.noise is None else f", noise={self.noise}"
         return (f"d_model={self.d_model}, n_experts={self.n_experts}, n_qubits={self.n_qubits}, "
-                f"readout={self.readout!r}, ops={len(self.circuit)}")
+                f"readout={self.readout!r}, ops={len(self.circuit)}{noise}")
 
 
 class LinearGate(nn.Module):

@@ -69,6 +69,7 @@ class AngleEmbedding:
         opcode = _rotation_opcode(self.rotation)
         for wire, column in zip(wires, columns, strict=True):
             circuit.add(opcode, wire, ParamSource.INPUT, column)
+        circuit.mark("embedding")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,8 @@ class StronglyEntanglingLayers:
             if n > 1:
                 for i in range(n):
                     circuit.cnot(wires[i], wires[(i + ranges[layer]) % n])
+            circuit.mark("layer")
+        circuit.mark("ansatz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +144,8 @@ class BasicEntanglerLayers:
                 circuit.add(opcode, wire, ParamSource.WEIGHT, block.index(layer, i))
             for a, b in ring:
                 circuit.cnot(wires[a], wires[b])
+            circuit.mark("layer")
+        circuit.mark("ansatz")
 
 
 @dataclasses.dataclass(frozen=True)
