@@ -73,6 +73,11 @@ class QuantumGate(nn.Module):
     "parameter_shift") in the dtype of the circuit weights (float32 by default); ``hidden``
     of another dtype (bfloat16, ...) is cast in and the logits cast back.
 
+    ``projection=False`` embeds the features themselves as the angles (no projection, no
+    squashing; needs ``d_model == n_qubits``): the paper's router, which min-max scales its
+    2 features into [0, pi] itself and has 24 parameters (18 circuit angles and the
+    ``Linear(2, 2)`` readout).
+
     ``noise`` (a :class:`~qmoe_torch.noise.NoiseModel`) puts its channels into the circuit,
     which then runs on the density-matrix engine, and its readout error and shots into the
     readout (shot estimates are differentiated by the shot-based parameter-shift rule).
@@ -82,7 +87,8 @@ class QuantumGate(nn.Module):
                  layers: int = 3, embedding: str = "X", readout: Readout = "expval",
                  entangler: Entangler = "strong", reuploads: int = 1,
                  angle_range: float = math.pi, diff_method: ops.DiffMethod = "adjoint",
-                 noise: NoiseModel | None = None, dtype: torch.dtype = torch.float32) -> None:
+                 noise: NoiseModel | None = None, projection: bool = True,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         if d_model < 1 or n_experts < 1:
             raise ValueError(f"QuantumGate: d_model and n_experts must be >= 1, got "
@@ -99,7 +105,11 @@ class QuantumGate(nn.Module):
         if diff_method not in ("adjoint", "parameter_shift"):
             raise ValueError(f"QuantumGate: diff_method={diff_method!r}, expected 'adjoint' "
                              "or 'parameter_shift'")
-        n_qubits = _default_qubits(n_experts, readout) if n_qubits is None else n_qubits
+        if n_qubits is None:
+            n_qubits = _default_qubits(n_experts, readout) if projection else d_model
+        if not projection and d_model != n_qubits:
+            raise ValueError(f"QuantumGate: projection=False embeds the d_model={d_model} "
+                             f"features directly and needs n_qubits == d_model, got {n_qubits}")
         if readout == "probs" and n_experts > 2**n_qubits:
             raise ValueError(f"QuantumGate: readout='probs' gives 2**n_qubits = {2**n_qubits} "
                              f"scores, fewer than n_experts={n_experts}")
@@ -137,7 +147,7 @@ class QuantumGate(nn.Module):
         self._constants = circuit.constants
         self._z_masks = [] if readout == "probs" else circuit.z_masks
 
-        self.projection = nn.Linear(d_model, n_qubits, dtype=dtype)
+        self.projection = nn.Linear(d_model, n_qubits, dtype=dtype) if projection else None
         self.circuit_weights = nn.Parameter(
             torch.rand(circuit.n_weights, dtype=dtype) * (2 * math.pi))
         self.adapter = nn.Linear(n_qubits, n_experts, dtype=dtype) if readout == "expval" else None
@@ -146,6 +156,8 @@ class QuantumGate(nn.Module):
     def angles(self, hidden: torch.Tensor) -> torch.Tensor:
         """The circuit's per-token angles ``[tokens, n_qubits]`` for ``hidden[..., d_model]``."""
         tokens = hidden.reshape(-1, self.d_model).to(self.circuit_weights.dtype)
+        if self.projection is None:
+            return tokens
         return self.angle_range * torch.sigmoid(self.projection(tokens))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
