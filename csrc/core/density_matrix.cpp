@@ -161,8 +161,8 @@ void DensityMatrixSimulator<Real>::prepare(const BatchView<Real>& batch, int64_t
     for (int64_t c = 0; c < dim; ++c) {
       const Real cr = complex ? psi[2 * c] : psi[c], ci = complex ? psi[2 * c + 1] : Real(0);
       const int64_t i = (r << n) | c;
-      rho[2 * i] = rr * cr + ri * ci;  // psi_r conj(psi_c)
-      rho[2 * i + 1] = ri * cr - rr * ci;
+      rho[i] = rr * cr + ri * ci;  // psi_r conj(psi_c)
+      rho[entries() + i] = ri * cr - rr * ci;
     }
   }
 }
@@ -221,13 +221,13 @@ void DensityMatrixSimulator<Real>::read_out(const Real* rho, Real* out) const {
   const int n = n_qubits_;
   const int64_t dim = int64_t{1} << n;
   if (probs_) {
-    for (int64_t k = 0; k < dim; ++k) out[k] = rho[2 * ((k << n) | k)];
+    for (int64_t k = 0; k < dim; ++k) out[k] = rho[(k << n) | k];
     return;
   }
   for (int64_t m = 0; m < n_masks(); ++m) {
     double sum = 0;
     for (int64_t k = 0; k < dim; ++k) {
-      const double p = rho[2 * ((k << n) | k)];
+      const double p = rho[(k << n) | k];
       sum += __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m])) ? -p : p;
     }
     out[m] = static_cast<Real>(sum);
@@ -249,7 +249,7 @@ void DensityMatrixSimulator<Real>::seed_lambda(const Real* grad_row, Real* lambd
         value += odd ? -grad_row[m] : grad_row[m];
       }
     }
-    lambda[2 * ((k << n) | k)] = value;
+    lambda[(k << n) | k] = value;
   }
 }
 
@@ -364,7 +364,7 @@ void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, 
     double re = 0, im = 0;
     for (int64_t c = 0; c < dim; ++c) {
       const int64_t i = (r << n) | c;
-      const double lr = lambda[2 * i], li = lambda[2 * i + 1];
+      const double lr = lambda[i], li = lambda[entries() + i];
       const double pr = complex ? psi[2 * c] : psi[c], pi = complex ? psi[2 * c + 1] : 0.0;
       re += lr * pr - li * pi;
       im += lr * pi + li * pr;
