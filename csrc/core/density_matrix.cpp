@@ -9,7 +9,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "density_kernels.h"
 #include "gate_math.h"
 
 namespace qmoe::core {
@@ -59,10 +58,12 @@ DensityMatrixSimulator<Real>::DensityMatrixSimulator(const Program& program, con
                                                      int64_t n_weights, const double* constants,
                                                      const int64_t* z_masks, int64_t n_masks,
                                                      bool probs,
-                                                     int64_t checkpoint_budget_bytes)
+                                                     int64_t checkpoint_budget_bytes,
+                                                     const IsaKernels& kernels)
     : n_qubits_(program.n_qubits),
       n_weights_(n_weights),
       probs_(probs),
+      kernels_(kernels.density<Real>()),
       program_(program),
       weights_(weights, weights + n_weights) {
   int64_t n_constants = 0;
@@ -175,7 +176,7 @@ void DensityMatrixSimulator<Real>::apply(const Circuit& circuit, size_t index,
   const int n = n_qubits_;
   switch (segment.kind) {
     case SegmentKind::kSharedSingleQubit:
-      density::conjugate_one_qubit(rho, n, segment.bit0,
+      kernels_.conjugate_one_qubit(rho, n, segment.bit0,
                                    inverse ? adjoint(segment.unitary) : segment.unitary);
       break;
     case SegmentKind::kPauliRotation: {
@@ -189,22 +190,22 @@ void DensityMatrixSimulator<Real>::apply(const Circuit& circuit, size_t index,
       }
       if (inverse) s = -s;
       if (segment.bit1 < 0) {
-        density::conjugate_one_qubit(
+        kernels_.conjugate_one_qubit(
             rho, n, segment.bit0,
             rotation_matrix<Real>(static_cast<Pauli>(segment.pauli), c, s));
       } else {
-        density::rotate_string(rho, n, segment.pauli, segment.bit0, segment.bit1, c, s);
+        kernels_.rotate_string(rho, n, segment.pauli, segment.bit0, segment.bit1, c, s);
       }
       break;
     }
     case SegmentKind::kChannel: {
       const auto s = channel_superoperator<Real>(segment.channel,
                                                  channel_probability(segment, batch, sample));
-      density::apply_superoperator(rho, n, segment.bit0, inverse ? transpose(s) : s);
+      kernels_.apply_superoperator(rho, n, segment.bit0, inverse ? transpose(s) : s);
       break;
     }
     default:  // CNOT, CZ, SWAP: each its own inverse
-      density::apply_fixed_two_qubit(rho, n, segment.kind, segment.bit0, segment.bit1);
+      kernels_.apply_fixed_two_qubit(rho, n, segment.kind, segment.bit0, segment.bit1);
       break;
   }
 }
@@ -325,7 +326,7 @@ void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, 
         if (segment.source != ParamSource::kConstant) {
           const Real p = channel_probability(segment, batch, sample);
           add_gradient(segment.source, segment.param_index,
-                       density::superoperator_trace(
+                       kernels_.superoperator_trace(
                            lambda, rho, n, segment.bit0,
                            channel_superoperator_derivative<Real>(segment.channel, p)));
         }
@@ -338,14 +339,14 @@ void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, 
         for (int32_t t = segment.first_term; t < segment.first_term + segment.n_terms; ++t) {
           const GradientTerm<Real>& term = circuit_.terms[static_cast<size_t>(t)];
           add_gradient(ParamSource::kWeight, term.weight_index,
-                       density::generator_trace(lambda, rho, n, segment.bit0, term.generator));
+                       kernels_.generator_trace(lambda, rho, n, segment.bit0, term.generator));
         }
       } else if (segment.kind == SegmentKind::kPauliRotation) {
         const double value =
             segment.bit1 < 0
-                ? density::generator_trace(lambda, rho, n, segment.bit0,
+                ? kernels_.generator_trace(lambda, rho, n, segment.bit0,
                                            pauli_matrix<Real>(static_cast<Pauli>(segment.pauli)))
-                : density::string_trace(lambda, rho, n, segment.pauli, segment.bit0,
+                : kernels_.string_trace(lambda, rho, n, segment.pauli, segment.bit0,
                                         segment.bit1);
         add_gradient(segment.source, segment.param_index, value);
       }

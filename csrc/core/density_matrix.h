@@ -21,6 +21,7 @@
 
 #include "chunk_task.h"
 #include "compiled_circuit.h"
+#include "kernel_table.h"
 #include "program.h"
 #include "statevector.h"
 
@@ -42,7 +43,8 @@ class DensityMatrixSimulator {
   // std::invalid_argument for a shared channel probability outside [0, 1].
   DensityMatrixSimulator(const Program& program, const Real* weights, int64_t n_weights,
                          const double* constants, const int64_t* z_masks, int64_t n_masks,
-                         bool probs, int64_t checkpoint_budget_bytes = kCheckpointBudgetBytes);
+                         bool probs, int64_t checkpoint_budget_bytes = kCheckpointBudgetBytes,
+                         const IsaKernels& kernels = active_kernels());
 
   int n_qubits() const { return n_qubits_; }
   int64_t output_width() const { return probs_ ? int64_t{1} << n_qubits_ : n_masks(); }
@@ -105,6 +107,7 @@ class DensityMatrixSimulator {
   int n_qubits_;
   int64_t n_weights_;
   bool probs_;
+  const DensityKernelSet<Real>& kernels_;
   std::vector<int64_t> index_masks_;
   Program program_;
   std::vector<double> weights_;
