@@ -117,8 +117,6 @@ def test_results_do_not_depend_on_thread_count() -> None:
         (dict(program=[9, 0, -1, 3, 0]), ValueError, "out of range of constants"),
         (dict(program=[9, 0, -1, 7, 0]), ValueError, "param_source=7 is unknown"),
         (dict(program=[0, 0, -1]), ValueError, "not a multiple of 5"),
-        (dict(program=[15, 0, -1, 3, 0], constants=[0.1]), ValueError,
-         "need the density-matrix engine"),
         (dict(z_masks=[8]), ValueError, "z_masks[0]=8 names a wire outside 0..1"),
         (dict(diff_method="finite_diff"), ValueError, 'diff_method="finite_diff" is unknown'),
         (dict(initial_state=torch.zeros(4, 3, dtype=torch.complex128)), ValueError,
@@ -137,6 +135,19 @@ def test_bad_input_names_the_problem(change: dict, error: type, message: str) ->
     weights = kwargs.pop("weights", weights)
     with pytest.raises(error, match=_literal(message)):
         call(circuit, inputs, weights, **kwargs)
+
+
+def test_channels_given_to_the_statevector_reference_are_rejected() -> None:
+    # The ops send a program with channels to the density-matrix engine (tested in
+    # test_ops_density_matrix); the statevector oracle cannot apply them and says so.
+    circuit = router()
+    inputs, weights = tensors(circuit)
+    noisy = [15, 0, -1, 3, 0, *circuit.program]
+    assert call(circuit, inputs, weights, program=noisy, constants=[0.1]).shape == (4, 2)
+    with pytest.raises(ValueError, match=_literal("cannot apply channel DEPOLARIZING (operation 0); "
+                                                  "use the density-matrix engine")):
+        reference.expval(inputs, weights, noisy, circuit.n_qubits, circuit.z_masks,
+                         constants=[0.1])
 
 
 def _literal(text: str) -> str:
