@@ -7,6 +7,8 @@ from autograd, so they check the engine's adjoint sweep and parameter-shift rule
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import time
 
@@ -470,6 +472,54 @@ def test_probabilities_are_a_distribution(n_qubits: int) -> None:
         torch.testing.assert_close(p.sum(1), torch.ones(9, dtype=torch.float64), atol=1e-12,
                                    rtol=0)
         assert float(p.min()) >= -1e-12 and float(p.max()) <= 1 + 1e-12
+
+
+PAULI_MATRICES = {
+    "I": torch.eye(2, dtype=torch.complex128),
+    "X": torch.tensor([[0, 1], [1, 0]], dtype=torch.complex128),
+    "Y": torch.tensor([[0, -1j], [1j, 0]], dtype=torch.complex128),
+    "Z": torch.tensor([[1, 0], [0, -1]], dtype=torch.complex128),
+}
+
+
+def engine_density_matrix(circuit: Circuit, inputs, weights, initial) -> torch.Tensor:
+    """The engine's final rho, rebuilt by tomography: every Pauli string's expectation, read
+    as a Z string after rotating its wires into the Z basis (H for X; RX(pi/2) for Y, since
+    RX(pi/2)^dagger Z RX(pi/2) = Y), then rho = sum_P <P> P / 2**n."""
+    n = circuit.n_qubits
+    rho = torch.zeros(len(inputs), 2**n, 2**n, dtype=torch.complex128)
+    constants = [*circuit.constants, math.pi / 2]
+    quarter_turn = len(constants) - 1
+    for string in itertools.product("IXYZ", repeat=n):
+        program = list(circuit.program)
+        for wire, pauli in enumerate(string):
+            if pauli == "X":
+                program += [Opcode.H, wire, -1, ParamSource.NONE, -1]
+            elif pauli == "Y":
+                program += [Opcode.RX, wire, -1, ParamSource.CONSTANT, quarter_turn]
+        mask = sum(1 << wire for wire, pauli in enumerate(string) if pauli != "I")
+        value = ops.expval(inputs, weights, program, n, [mask], initial_state=initial,
+                           constants=constants)[:, 0]
+        operator = functools.reduce(torch.kron, [PAULI_MATRICES[p] for p in string])
+        rho += value[:, None, None].to(torch.complex128) * operator / 2**n
+    return rho
+
+
+@pytest.mark.parametrize("n_qubits", [1, 2, 3])
+def test_final_density_matrices_are_physical_and_match_the_reference(n_qubits: int) -> None:
+    for seed, state in enumerate([None, "complex"]):
+        circuit, inputs, weights, initial, _ = make_case(1400 + 10 * n_qubits + seed, n_qubits,
+                                                         5, state=state, n_channels=8)
+        rho = engine_density_matrix(circuit, inputs, weights, initial)
+        expected = density_reference.density_matrix(inputs, weights, circuit.program, n_qubits,
+                                                    initial, circuit.constants)
+        assert_close(rho, expected, 1e-10)
+        trace = torch.diagonal(rho, dim1=-2, dim2=-1).sum(-1)
+        torch.testing.assert_close(trace, torch.ones_like(trace), atol=1e-12, rtol=0)
+        assert float(torch.linalg.eigvalsh(rho).min()) >= -1e-12
+        # mixed, not pure: the channels did something
+        purity = torch.einsum("bij,bji->b", rho, rho).real
+        assert float(purity.min()) < 1 - 1e-3
 
 
 # ---------------------------------------------------------------------------- bad input
