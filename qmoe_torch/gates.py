@@ -212,8 +212,13 @@ class LinearGate(nn.Module):
         return {"classical": total, "quantum": 0, "total": total}
 
 
+MLP_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+
+
 class MLPGate(nn.Module):
-    """A two-layer router ``Linear(d_model, hidden) -> tanh -> Linear(hidden, n_experts)``.
+    """A two-layer router ``Linear(d_model, hidden) -> activation -> Linear(hidden,
+    n_experts)``; ``activation`` is "tanh" (default), "relu" (the paper's MLP routers) or
+    "gelu".
 
     ``hidden`` may be given directly, or chosen as the largest size whose parameter count
     fits ``parameter_budget`` (to compare routers at equal size): the paper's MLP routers
@@ -221,9 +226,12 @@ class MLPGate(nn.Module):
     """
 
     def __init__(self, d_model: int, n_experts: int, hidden: int | None = None, *,
-                 parameter_budget: int | None = None, dtype: torch.dtype = torch.float32
-                 ) -> None:
+                 parameter_budget: int | None = None, activation: str = "tanh",
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
+        if activation not in MLP_ACTIVATIONS:
+            raise ValueError(f"MLPGate: activation={activation!r} is unknown, expected one of "
+                             f"{sorted(MLP_ACTIVATIONS)}")
         if (hidden is None) == (parameter_budget is None):
             raise ValueError("MLPGate: give exactly one of hidden and parameter_budget")
         if hidden is None:
@@ -233,7 +241,9 @@ class MLPGate(nn.Module):
                 raise ValueError(f"MLPGate: parameter_budget={parameter_budget} is below the "
                                  f"smallest MLP ({d_model + 1 + 2 * n_experts} parameters)")
         self.d_model, self.n_experts, self.hidden = d_model, n_experts, hidden
-        self.layers = nn.Sequential(nn.Linear(d_model, hidden, dtype=dtype), nn.Tanh(),
+        self.activation = activation
+        self.layers = nn.Sequential(nn.Linear(d_model, hidden, dtype=dtype),
+                                    MLP_ACTIVATIONS[activation](),
                                     nn.Linear(hidden, n_experts, dtype=dtype))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -99,6 +99,7 @@ def test_state_dict_round_trips_exactly() -> None:
     (lambda: QuantumGate(0, 2), "d_model and n_experts"),
     (lambda: MLPGate(8, 2), "exactly one of hidden and parameter_budget"),
     (lambda: MLPGate(8, 2, parameter_budget=5), "parameter_budget=5"),
+    (lambda: MLPGate(8, 2, 4, activation="swish"), "activation='swish' is unknown"),
 ])
 def test_bad_arguments_are_rejected(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -124,6 +125,17 @@ def test_mlp_gate_sizes_match_the_paper() -> None:
     for hidden, expected in [(2, 12), (4, 22), (8, 42), (16, 82), (32, 162), (64, 322)]:
         assert MLPGate(2, 2, hidden).parameter_counts()["total"] == expected
         assert MLPGate(2, 2, parameter_budget=expected).hidden == hidden
+
+
+@pytest.mark.parametrize(("activation", "function"), [("tanh", torch.tanh),
+                                                     ("relu", torch.relu),
+                                                     ("gelu", torch.nn.functional.gelu)])
+def test_mlp_gate_applies_its_activation(activation: str, function) -> None:
+    gate = MLPGate(3, 2, 5, activation=activation, dtype=torch.float64)
+    first, second = gate.layers[0], gate.layers[2]
+    hidden = torch.randn(7, 3, dtype=torch.float64)
+    expected = function(hidden @ first.weight.T + first.bias) @ second.weight.T + second.bias
+    torch.testing.assert_close(gate(hidden), expected)
 
 
 def test_linear_gate_is_a_bias_free_linear() -> None:
