@@ -144,8 +144,8 @@ def test_channels_given_to_the_statevector_reference_are_rejected() -> None:
     inputs, weights = tensors(circuit)
     noisy = [15, 0, -1, 3, 0, *circuit.program]
     assert call(circuit, inputs, weights, program=noisy, constants=[0.1]).shape == (4, 2)
-    with pytest.raises(ValueError, match=_literal("cannot apply channel DEPOLARIZING (operation 0); "
-                                                  "use the density-matrix engine")):
+    expected = "cannot apply channel DEPOLARIZING (operation 0); use the density-matrix engine"
+    with pytest.raises(ValueError, match=_literal(expected)):
         reference.expval(inputs, weights, noisy, circuit.n_qubits, circuit.z_masks,
                          constants=[0.1])
 
