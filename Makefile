@@ -13,7 +13,7 @@ AARCH64_PACKAGES := cmake g++-aarch64-linux-gnu qemu-user googletest
 export MAX_JOBS
 
 .PHONY: all deps system-deps python-deps build build-python build-cpp test test-cpp test-python \
-        aarch64-deps test-aarch64 bench lint clean
+        aarch64-deps test-aarch64 bench demo lint clean
 
 all: build
 
@@ -68,6 +68,16 @@ bench: build-python
 	$(PYTHON) -m pip install -q -r requirements-bench.txt
 	$(PYTHON) benchmarks/bench_circuit.py
 	$(PYTHON) benchmarks/bench_moe.py
+	$(PYTHON) benchmarks/bench_noise.py --out benchmarks/results/cpu_noise.md
+
+# The paper's experiments (arXiv 2512.22296) at its sizes with 5 seeds and a held-out test
+# split, plus a reviewer's extras (qmoe_torch.experiments; about 2 minutes on 2 cores):
+# prints the table and writes it with the figures into $(DEMO_OUT).
+DEMO_OUT ?= results/demo
+
+demo: build-python
+	$(PYTHON) -m pip install -q -r requirements-demo.txt
+	$(PYTHON) -m qmoe_torch.experiments demo --out $(DEMO_OUT)
 
 lint:
 	$(PYTHON) -m ruff check qmoe_torch tests benchmarks examples

@@ -1,0 +1,274 @@
+"""Summaries (mean and spread over seeds) and the ``results.md`` / ``results.json`` files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .phases import (
+    COLLAPSE_SHARE,
+    EQUAL_BUDGET,
+    PAPER_ACCURACY,
+    PAPER_PHASE1_SECONDS,
+    PHASES,
+    Z_LOSS,
+)
+
+
+@dataclasses.dataclass
+class Row:
+    """One row of a phase's table: a model, its runs over every seed."""
+
+    phase: str
+    row: str
+    label: str
+    paper: bool
+    router_kind: str
+    noise: str | None
+    level: float
+    parameters: dict[str, int]
+    z_loss: float = 0.0
+    seeds: list[int] = dataclasses.field(default_factory=list)
+    train: list[float] = dataclasses.field(default_factory=list)
+    test: list[float] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    shares: list[list[float]] = dataclasses.field(default_factory=list)
+    eval_shots: dict[str, dict[str, list[float]]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def paper_accuracy(self) -> float | None:
+        return PAPER_ACCURACY.get((self.phase, self.row))
+
+    def test_by_seed(self) -> dict[int, float]:
+        return dict(zip(self.seeds, self.test, strict=True))
+
+    @property
+    def collapsed(self) -> int:
+        """Seeds whose router sends at least COLLAPSE_SHARE of the training points to one
+        expert (so the MoE is in effect one expert)."""
+        return sum(max(shares) >= COLLAPSE_SHARE for shares in self.shares)
+
+
+def summarize(results: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
+    """Rows per phase, in the order their first run appears."""
+    phases: dict[str, dict[str, Row]] = {}
+    for result in results:
+        rows = phases.setdefault(result["phase"], {})
+        row = rows.get(result["row"])
+        if row is None:
+            row = rows[result["row"]] = Row(
+                result["phase"], result["row"], result["label"], result["paper"],
+                result["router_kind"], result["noise"], result["level"], result["parameters"],
+                result["z_loss"])
+        row.seeds.append(result["seed"])
+        row.train.append(result["train_acc"])
+        row.test.append(result["test_acc"])
+        row.seconds.append(result["train_seconds"])
+        row.shares.append(result["expert_shares"])
+        for shots, accuracies in result["eval_shots"].items():
+            entry = row.eval_shots.setdefault(shots, {"train_acc": [], "test_acc": []})
+            for key in entry:
+                entry[key].append(accuracies[key])
+    return {phase: list(rows.values()) for phase, rows in phases.items()}
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def fmt(values: Sequence[float], digits: int = 3) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f}" if len(values) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _label(row: Row) -> str:
+    return row.label if row.paper else f"{row.label} †"
+
+
+def _params(row: Row) -> str:
+    counts = row.parameters
+    return (f"{counts['total']} ({counts['quantum']} quantum)" if counts["quantum"]
+            else str(counts["total"]))
+
+
+def _paper(row: Row) -> str:
+    value = row.paper_accuracy
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _collapsed(row: Row) -> str:
+    return f"{row.collapsed}/{len(row.shares)}"
+
+
+def phase_table(phase: str, rows: Sequence[Row]) -> str:
+    if phase == "1":
+        body = [[_label(r), str(r.parameters["total"]), str(r.parameters["experts"]),
+                 fmt(r.train), fmt(r.test), _collapsed(r), fmt(r.seconds, 2),
+                 f"{PAPER_PHASE1_SECONDS:,.0f} s" if r.paper else "—"] for r in rows]
+        return _table(["model", "router params", "expert params", "train acc", "test acc",
+                       "collapsed", "train s/run", "paper: train time (MNIST, 8 epochs)"],
+                      body, "lrrrrrrr")
+    if phase == "3b":
+        body = [[_label(r), "none" if r.noise is None else r.noise.replace("_", " "),
+                 "—" if r.noise is None else f"{r.level:g}", fmt(r.train), fmt(r.test),
+                 _paper(r), _collapsed(r), fmt(r.seconds, 2)] for r in rows]
+        return _table(["router", "noise", "p / shots", "train acc", "test acc",
+                       "paper (train acc)", "collapsed", "train s/run"], body, "llrrrrrr")
+    body = [[_label(r), _params(r), fmt(r.train), fmt(r.test), _paper(r), _collapsed(r),
+             fmt(r.seconds, 2)] for r in rows]
+    return _table(["router", "router params", "train acc", "test acc", "paper (train acc)",
+                   "collapsed", "train s/run"], body, "lrrrrrr")
+
+
+def _paired(first: Row, second: Row) -> str:
+    """``first - second`` test accuracy paired by seed, and the seeds first wins / ties /
+    loses."""
+    a, b = first.test_by_seed(), second.test_by_seed()
+    differences = [a[s] - b[s] for s in sorted(set(a) & set(b))]
+    if not differences:
+        return "—"
+    better, worse = sum(d > 0 for d in differences), sum(d < 0 for d in differences)
+    return f"{fmt(differences)} ({better}/{len(differences) - better - worse}/{worse})"
+
+
+def equal_budget_table(rows: Sequence[Row]) -> str | None:
+    """Phase 3A: MLP and quantum routers of (nearly) equal size, paired by seed."""
+    by_key = {r.row: r for r in rows}
+    body = []
+    for hidden, layers in EQUAL_BUDGET:
+        mlp, quantum = by_key.get(f"mlp-h{hidden}"), by_key.get(f"quantum-L{layers}")
+        if mlp is None or quantum is None:
+            continue
+        mlp_z = by_key.get(f"mlp-h{hidden}+zloss{Z_LOSS:g}")
+        body.append([f"{mlp.parameters['total']} / {quantum.parameters['total']}",
+                     fmt(mlp.test), "—" if mlp_z is None else fmt(mlp_z.test), fmt(quantum.test),
+                     _paired(quantum, mlp), "—" if mlp_z is None else _paired(quantum, mlp_z)])
+    if not body:
+        return None
+    return _table(["params (MLP / quantum)", "MLP", f"MLP + z-loss {Z_LOSS:g}", "quantum",
+                   "quantum − MLP (wins/ties/losses)",
+                   "quantum − (MLP + z-loss) (wins/ties/losses)"], body, "rrrrrr")
+
+
+def shots_table(rows: Sequence[Row]) -> str | None:
+    """Phase 3B: the noiselessly trained router read out with finite shots."""
+    body = []
+    for row in rows:
+        for shots, accuracies in row.eval_shots.items():
+            body.append([f"{row.label}, evaluated with {shots} shots", fmt(accuracies["train_acc"]),
+                         fmt(accuracies["test_acc"])])
+    if not body:
+        return None
+    return _table(["router (trained exactly)", "train acc", "test acc"], body, "lrr")
+
+
+def machine() -> dict[str, Any]:
+    """What ran it: CPU model, cores, OS, Python, torch and the qmoe kernel ISA."""
+    import torch
+
+    import qmoe_torch as qm
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "qmoe_isa": qm.active_isa()}
+
+
+def _workers(count: int) -> str:
+    return "runs in this process" if count == 1 else f"{count} worker processes"
+
+
+def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any],
+             figures: dict[str, str]) -> str:
+    m = meta["machine"]
+    settings = meta["settings"]
+    lines = [
+        "# qmoe: the experiments of arXiv 2512.22296, reproduced",
+        "",
+        f"`{meta['command']}` — {meta['date']}, {m['cpu']} ({m['cores']} cores, "
+        f"{_workers(meta['workers'])}), torch {m['torch']}, qmoe kernels {m['qmoe_isa']}, "
+        f"Python {m['python']}. Total wall time **{meta['wall_seconds']:.1f} s**"
+        + " (runs of every phase in one queue); the runs' own times, summed per phase: "
+        + ", ".join(f"phase {p} {s:.1f} s" for p, s in meta["phase_seconds"].items()) + ".",
+        "",
+        f"Seeds {', '.join(map(str, meta['seeds']))}: a seed draws the data set, a stratified "
+        f"{1 - meta['test_size']:.0%}/{meta['test_size']:.0%} train/test split, the initial "
+        "weights and the minibatch order; every router of one seed sees the same data and "
+        "starts from the same experts. Accuracies are mean ± sample standard deviation over "
+        "the seeds; the paper's are training-set accuracies from one seed. Adam, "
+        "cross-entropy of the mixture's logits, soft routing (softmax over both experts), "
+        "minibatches of the sizes below (32, the authors' Two Moons batch size). "
+        "`train s/run`: wall time of one training run (one process, one thread). "
+        "`collapsed`: seeds whose trained router "
+        f"sends ≥ {COLLAPSE_SHARE:.0%} of the training points to one expert (the MoE is then "
+        "in effect that one expert). `linear router with bias` is the paper's `nn.Linear(2, "
+        "2)`; `linear router` is qmoe's `LinearGate`, bias-free as in Mixtral-style models. "
+        "MLP routers are `Linear(2, h)` → ReLU → `Linear(h, 2)`, as in the paper. † a "
+        "reviewer's extra, not in the paper.",
+        "",
+        _table(["phase", "data points", "epochs", "Adam lr", "batch"],
+               [[p, "all" if s["points"] is None else str(s["points"]), str(s["epochs"]),
+                 f"{s['lr']:g}", str(s["batch_size"])] for p, s in settings.items()], "lrrrr"),
+    ]
+    for phase, rows in summaries.items():
+        lines += ["", f"## {PHASES[phase]}", "", f"Data: {meta['data'][phase]}.", "",
+                  phase_table(phase, rows)]
+        if phase == "3a":
+            table = equal_budget_table(rows)
+            if table:
+                lines += ["", "Equal parameter budgets: test accuracy, and the quantum "
+                          "router's difference paired by seed (same data, same initial "
+                          "experts):", "", table]
+        if phase == "3b":
+            table = shots_table(rows)
+            if table:
+                lines += ["", "The noiselessly trained router, read out with finite shots "
+                          "(estimates of ⟨Z⟩ from that many samples per point):", "", table]
+        if phase in figures:
+            lines += ["", f"![{PHASES[phase]}]({figures[phase]})"]
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if k != "grid"}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write(out: Path, results: Sequence[dict[str, Any]], meta: dict[str, Any],
+          figures: dict[str, str]) -> Path:
+    """``results.md`` (the tables) and ``results.json`` (every run) in ``out``."""
+    summaries = summarize(results)
+    path = out / "results.md"
+    path.write_text(markdown(summaries, meta, figures))
+    (out / "results.json").write_text(json.dumps(
+        {"meta": meta, "runs": _jsonable(list(results))}, indent=1))
+    return path
