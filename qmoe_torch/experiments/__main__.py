@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="held-out fraction of each data set (default: %(default)s)")
         sub.add_argument("--no-extras", action="store_true",
                          help="only the paper's rows: no MLP router in phase 2, no linear or "
-                              "equal-budget quantum routers in 3A, no amplitude damping or "
-                              "shots in 3B, no classical-expert baseline in phase 1")
+                              "equal-budget quantum routers or z-loss in 3A, no amplitude "
+                              "damping, gate noise or shots in 3B")
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
         sub.add_argument("--quiet", action="store_true",
                          help="do not print the table at the end")

@@ -16,7 +16,7 @@ from torch import nn
 
 import qmoe_torch as qm
 
-RouterKind = Literal["linear", "mlp", "quantum"]
+RouterKind = Literal["linear", "mlp", "quantum", "none"]
 NoiseKind = Literal["depolarizing", "amplitude_damping", "shots"]
 ExpertKind = Literal["linear", "quantum"]
 
@@ -82,9 +82,10 @@ class BiasedLinearGate(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class RouterSpec:
-    """A router: ``linear`` (``LinearGate``; with ``bias``: :class:`BiasedLinearGate`, the
-    paper's ``nn.Linear(2, 2)``), ``mlp`` (``MLPGate(hidden=..., activation=...)``, ReLU as in
-    the paper) or ``quantum`` (``QuantumGate(projection=False,
+    """A router: ``none`` (no mixture: the model is one expert alone, the paper's "plain
+    quantum network" of phase 1), ``linear`` (``LinearGate``; with ``bias``:
+    :class:`BiasedLinearGate`, the paper's ``nn.Linear(2, 2)``), ``mlp`` (``MLPGate(hidden=...,
+    activation=...)``, ReLU as in the paper) or ``quantum`` (``QuantumGate(projection=False,
     layers=...)``, the paper's router when ``layers == 3``), with optional noise (quantum
     only)."""
 
@@ -98,6 +99,8 @@ class RouterSpec:
     def __post_init__(self) -> None:
         if self.kind == "mlp" and self.hidden is None:
             raise ValueError("RouterSpec: an mlp router needs hidden")
+        if self.kind not in ("none", "linear", "mlp", "quantum"):
+            raise ValueError(f"RouterSpec: kind={self.kind!r} is unknown")
         if self.noise is not None and self.kind != "quantum":
             raise ValueError("RouterSpec: only a quantum router takes noise")
         if self.bias and self.kind != "linear":
@@ -105,6 +108,8 @@ class RouterSpec:
 
     @property
     def key(self) -> str:
+        if self.kind == "none":
+            return "no-router"
         if self.kind == "linear":
             return "linear+bias" if self.bias else "linear"
         if self.kind == "mlp":
@@ -115,6 +120,8 @@ class RouterSpec:
 
     @property
     def label(self) -> str:
+        if self.kind == "none":
+            return "no router"
         if self.kind == "linear":
             return "linear router with bias" if self.bias else "linear router"
         if self.kind == "mlp":
@@ -153,14 +160,17 @@ def make_experts(kind: ExpertKind, d_model: int, n_experts: int, n_classes: int
 
 
 def make_model(router: RouterSpec, experts: ExpertKind, *, d_model: int, n_classes: int = 2,
-               n_experts: int = 2, seed: int = 0) -> qm.MoE:
-    """Soft routing over ``n_experts`` experts (``k = n_experts``, softmax before top-k).
+               n_experts: int = 2, seed: int = 0) -> nn.Module:
+    """Soft routing over ``n_experts`` experts (``k = n_experts``, softmax before top-k); for
+    a ``none`` router, one expert alone (its output is the logits).
 
     The experts are drawn from ``torch.manual_seed(seed)`` and the gate from
     ``torch.manual_seed(GATE_SEED_OFFSET + seed)``, so for one seed every router gets the
     same experts and every noise level of a router the same initial weights.
     """
     torch.manual_seed(seed)
+    if router.kind == "none":
+        return make_experts(experts, d_model, 1, n_classes)[0]
     expert_modules = make_experts(experts, d_model, n_experts, n_classes)
     torch.manual_seed(GATE_SEED_OFFSET + seed)
     gate = make_gate(router, d_model, n_experts, seed=seed)
@@ -184,8 +194,12 @@ def reroute(model: qm.MoE, router: RouterSpec, *, seed: int) -> qm.MoE:
     return assemble(gate, list(model.experts), d_model=model.d_model, n_classes=model.d_out)
 
 
-def router_parameters(model: qm.MoE) -> dict[str, int]:
-    """The gate's ``parameter_counts()`` plus the experts' parameter count."""
+def router_parameters(model: nn.Module) -> dict[str, int]:
+    """The gate's ``parameter_counts()`` plus the experts' parameter count (a model without
+    a mixture: no router, the model is the expert)."""
+    if not isinstance(model, qm.MoE):
+        return {"classical": 0, "quantum": 0, "total": 0,
+                "experts": sum(p.numel() for p in model.parameters())}
     counts = dict(model.gate.parameter_counts())
     counts["experts"] = sum(p.numel() for p in model.experts.parameters())
     return counts

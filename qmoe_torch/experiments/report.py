@@ -16,7 +16,7 @@ from .phases import (
     COLLAPSE_SHARE,
     EQUAL_BUDGET,
     PAPER_ACCURACY,
-    PAPER_PHASE1_SECONDS,
+    PAPER_PHASE1,
     PHASES,
     Z_LOSS,
 )
@@ -113,16 +113,24 @@ def _paper(row: Row) -> str:
 
 
 def _collapsed(row: Row) -> str:
+    if row.router_kind == "none":
+        return "—"
     return f"{row.collapsed}/{len(row.shares)}"
 
 
 def phase_table(phase: str, rows: Sequence[Row]) -> str:
     if phase == "1":
+        def paper(row: Row) -> str:
+            if row.row not in PAPER_PHASE1:
+                return "—"
+            accuracy, seconds = PAPER_PHASE1[row.row]
+            return f"{accuracy:.4f} in {seconds:,.0f} s"
+
         body = [[_label(r), str(r.parameters["total"]), str(r.parameters["experts"]),
-                 fmt(r.train), fmt(r.test), _collapsed(r), fmt(r.seconds, 2),
-                 f"{PAPER_PHASE1_SECONDS:,.0f} s" if r.paper else "—"] for r in rows]
+                 fmt(r.train), fmt(r.test), _collapsed(r), fmt(r.seconds, 2), paper(r)]
+                for r in rows]
         return _table(["model", "router params", "expert params", "train acc", "test acc",
-                       "collapsed", "train s/run", "paper: train time (MNIST, 8 epochs)"],
+                       "collapsed", "train s/run", "paper (MNIST, 8 epochs): acc in time"],
                       body, "lrrrrrrr")
     if phase == "3b":
         body = [[_label(r), "none" if r.noise is None else r.noise.replace("_", " "),

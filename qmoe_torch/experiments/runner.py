@@ -39,7 +39,8 @@ def run_job(job: Job) -> dict[str, Any]:
     decision grids when the job asks)."""
     with single_thread():
         split = job.data()
-        model = make_model(job.router, job.experts, d_model=split.n_features, seed=job.seed)
+        model = make_model(job.router, job.experts, d_model=split.n_features,
+                           n_experts=job.n_experts, seed=job.seed)
         fit = train(model, split.x_train, split.y_train, job.train_config, seed=job.seed)
         start = time.perf_counter()
         result: dict[str, Any] = {

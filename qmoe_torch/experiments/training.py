@@ -42,7 +42,7 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def train(model: qm.MoE, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, *,
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, *,
           seed: int) -> dict[str, float]:
     """Trains ``model`` in place; returns the wall time and the last epoch's mean loss."""
     generator = torch.Generator().manual_seed(seed)
@@ -57,8 +57,8 @@ def train(model: qm.MoE, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, 
         for begin in range(0, len(x), config.batch_size):
             batch = order[begin: begin + config.batch_size]
             out = model(x[batch])
-            loss = nn.functional.cross_entropy(out.output, y[batch])
-            if config.z_loss:
+            loss = nn.functional.cross_entropy(_logits(out), y[batch])
+            if config.z_loss and isinstance(out, qm.MoEOutput):
                 loss = loss + config.z_loss * out.routing.z_loss
             optimizer.zero_grad()
             loss.backward()
@@ -70,19 +70,27 @@ def train(model: qm.MoE, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, 
     return {"seconds": time.perf_counter() - start, "steps": steps, "loss": last_loss}
 
 
+def _logits(out: qm.MoEOutput | torch.Tensor) -> torch.Tensor:
+    """The class logits of a mixture's output, or of a plain model's (a lone expert)."""
+    return out.output if isinstance(out, qm.MoEOutput) else out
+
+
 @torch.no_grad()
-def predict(model: qm.MoE, x: torch.Tensor) -> qm.MoEOutput:
+def predict(model: nn.Module, x: torch.Tensor) -> qm.MoEOutput | torch.Tensor:
     model.eval()
     return model(x)
 
 
-def accuracy(model: qm.MoE, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of points whose largest mixture logit is their label."""
-    return float((predict(model, x).output.argmax(-1) == y).double().mean())
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of points whose largest logit is their label."""
+    return float((_logits(predict(model, x)).argmax(-1) == y).double().mean())
 
 
-def expert_shares(model: qm.MoE, x: torch.Tensor) -> list[float]:
-    """Fraction of the points ``x`` whose most probable expert is each expert."""
+def expert_shares(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """Fraction of the points ``x`` whose most probable expert is each expert (``[1.0]``
+    for a model without a mixture)."""
+    if not isinstance(model, qm.MoE):
+        return [1.0]
     routing = predict(model, x).routing
     counts = torch.bincount(routing.indices[:, 0], minlength=routing.probs.shape[1])
     return (counts.double() / len(x)).tolist()

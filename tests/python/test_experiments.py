@@ -129,6 +129,13 @@ def test_the_paper_model() -> None:
     assert mlp == [12, 22, 42, 82, 162, 322]
     assert isinstance(make_model(RouterSpec("mlp", hidden=4), "linear", d_model=2).gate
                       .layers[1], torch.nn.ReLU)
+    # phase 1: a linear router over three quantum experts; one expert alone; classical MoE
+    phase1 = [make_model(job.router, job.experts, d_model=16, n_experts=job.n_experts)
+              for job in jobs_for_phase("1", PRESETS["paper"]["1"], [0])]
+    assert isinstance(phase1[0], qm.MoE) and phase1[0].n_experts == 3
+    assert all(isinstance(e, qm.QuantumExpert) for e in phase1[0].experts)
+    assert isinstance(phase1[1], qm.QuantumExpert) and phase1[1].n_qubits == 4
+    assert [type(e) for e in phase1[2].experts] == [torch.nn.Linear] * 3
     # phase 2's paper rows: nn.Linear(2, 2) with its bias (6 parameters) and the quantum router
     paper_rows = [job.router for job in jobs_for_phase("2", PRESETS["paper"]["2"], [0])
                   if job.paper]
