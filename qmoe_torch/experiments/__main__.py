@@ -87,10 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--seeds must be >= 1")
     command = "python -m qmoe_torch.experiments " + shlex.join(
         sys.argv[1:] if argv is None else list(argv))
-    outcome = run(phases, args.out, preset=preset,
-                  seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
-                  test_size=args.test_size, extras=not args.no_extras, workers=args.workers,
-                  progress=not args.no_progress, command=command, overrides=overrides)
+    try:
+        outcome = run(phases, args.out, preset=preset,
+                      seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
+                      test_size=args.test_size, extras=not args.no_extras,
+                      workers=args.workers, progress=not args.no_progress, command=command,
+                      overrides=overrides)
+    except ValueError as error:  # bad settings: say which, without a traceback
+        print(f"python -m qmoe_torch.experiments: error: {error}", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(outcome.results_md.read_text())
     print(f"results: {outcome.results_md} (every run: {outcome.results_json})")

@@ -42,6 +42,7 @@ PHASES: dict[str, str] = {
     "3b": "Phase 3B: the quantum router under noise (Two Moons)",
 }
 
+MIN_POINTS = 20  # the fewest data points a run accepts
 NOISE_LEVELS = (0.0, 0.02, 0.05, 0.10, 0.15, 0.20)  # the paper's depolarizing p
 GATE_NOISE_LEVELS = (0.01, 0.05)  # depolarizing after every gate (about 30 channels)
 TRAIN_SHOTS = (100, 1000)  # quantum router trained and evaluated with this many shots
@@ -84,6 +85,17 @@ class PhaseSettings:
     epochs: int
     lr: float
     batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.points is not None and self.points < MIN_POINTS:
+            raise ValueError(f"points={self.points}: expected at least {MIN_POINTS}, so that "
+                             "both splits hold both classes")
+        if self.epochs < 1:
+            raise ValueError(f"epochs={self.epochs}: expected at least 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr}: expected a positive learning rate")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size}: expected at least 1")
 
 
 PRESETS: dict[str, dict[str, PhaseSettings]] = {

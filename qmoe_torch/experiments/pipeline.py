@@ -49,10 +49,12 @@ def run(phases: Sequence[str], out: Path | str, *, preset: str = "paper",
         raise ValueError(f"unknown preset {preset!r}, expected one of {list(PRESETS)}")
     if not seeds:
         raise ValueError("no seeds")
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size={test_size}: expected a fraction in (0, 1)")
     phases = [p for p in PHASES if p in phases]  # table order
+    settings = {p: settings_for(preset, p, **(overrides or {})) for p in phases}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {p: settings_for(preset, p, **(overrides or {})) for p in phases}
     start = time.perf_counter()
     jobs_by_phase = {p: jobs_for_phase(p, settings[p], list(seeds), test_size=test_size,
                                        extras=extras) for p in phases}

@@ -117,6 +117,23 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert result.returncode == 0 and "demo" in result.stdout
 
 
+@pytest.mark.parametrize(("argument", "message"), [
+    (["--test-size", "1.5"], "test_size=1.5: expected a fraction in (0, 1)"),
+    (["--points", "3"], "points=3: expected at least 20"),
+    (["--epochs", "0"], "epochs=0: expected at least 1"),
+    (["--lr", "-1"], "lr=-1.0: expected a positive learning rate"),
+    (["--batch-size", "0"], "batch_size=0: expected at least 1"),
+])
+def test_bad_settings_are_named_and_write_nothing(argument: list[str], message: str,
+                                                  tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    assert main(["run", "--phase", "2", "--preset", "tiny", "--seeds", "1", "--no-progress",
+                 "--out", str(out), *argument]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_the_paper_model() -> None:
     model = make_model(PAPER_ROUTER, "linear", d_model=2, seed=0)
     assert isinstance(model, qm.MoE) and model.k == model.n_experts == 2
