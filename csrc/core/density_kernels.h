@@ -1,10 +1,13 @@
-// Kernels on one sample's density matrix rho (2**n x 2**n complex, row-major),
-// stored as two planes: real parts rho[0, N) then imaginary parts rho[N, 2N),
-// N = 4**n, so the inner loops run over contiguous reals and vectorise. Entry
-// (r, c) sits at index (r << n) | c: wire bit b is bit b + n of an index on the
-// row side and bit b on the column side. A gate U acts as rho -> U rho U^dagger:
-// U on the row bits, conj(U) on the column bits. Traces are accumulated in
-// double whatever Real is.
+// Kernels on a block of density matrices rho (density_layout.h: one sample's
+// 2**n x 2**n complex rho, row-major, or a block of samples in the low index
+// bits), stored as two planes: real parts rho[0, N) then imaginary parts
+// rho[N, 2N), so the inner loops run over contiguous reals and vectorise. Wire
+// bit b is index bit b + n + lane_bits on the row side and b + lane_bits on the
+// column side. A gate U acts as rho -> U rho U^dagger: U on the row bits,
+// conj(U) on the column bits. Kernels named *_by_lane take one coefficient per
+// sample of the block; the others one for all. Traces write one value per
+// sample, accumulated in double whatever Real is, each in an order that does
+// not depend on the other samples of its block.
 #pragma once
 
 #include <cstdint>
@@ -12,13 +15,12 @@
 
 #include "channels.h"
 #include "compiled_circuit.h"
+#include "density_layout.h"
 #include "gate_math.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
 namespace density {
-
-inline int64_t entries(int n) { return int64_t{1} << (2 * n); }
 
 // Calls body(i, j) for every index pair that differs in the bit of `stride`
 // (i has it clear), in runs of `stride` consecutive i.
@@ -43,10 +45,38 @@ inline void for_each_quad(int64_t n_entries, int64_t low, int64_t high, Body&& b
   }
 }
 
+// for_each_pair with the samples of a block innermost: body(i, j, lane).
+template <class Body>
+inline void for_each_pair_by_lane(const DensityLayout& layout, int64_t stride, Body&& body) {
+  const int64_t count = layout.count(), lanes = layout.lanes();
+  for (int64_t base = 0; base < count; base += 2 * stride) {
+    for (int64_t group = base; group < base + stride; group += lanes) {
+#pragma omp simd
+      for (int64_t lane = 0; lane < lanes; ++lane) body(group + lane, group + lane + stride, lane);
+    }
+  }
+}
+
+// for_each_quad with the samples of a block innermost: body(i00, lane).
+template <class Body>
+inline void for_each_quad_by_lane(const DensityLayout& layout, int64_t low, int64_t high,
+                                  Body&& body) {
+  const int64_t count = layout.count(), lanes = layout.lanes();
+  for (int64_t outer = 0; outer < count; outer += 2 * high) {
+    for (int64_t middle = outer; middle < outer + high; middle += 2 * low) {
+      for (int64_t group = middle; group < middle + low; group += lanes) {
+#pragma omp simd
+        for (int64_t lane = 0; lane < lanes; ++lane) body(group + lane, lane);
+      }
+    }
+  }
+}
+
 // v -> M v on every pair of entries that differ in the bit of `stride`.
 template <class Real>
-inline void apply_pair_matrix(Real* rho, int n, int64_t stride, const Matrix2<Real>& m) {
-  const int64_t count = entries(n);
+inline void apply_pair_matrix(Real* rho, const DensityLayout& layout, int64_t stride,
+                              const Matrix2<Real>& m) {
+  const int64_t count = layout.count();
   Real* re = rho;
   Real* im = rho + count;
   for_each_pair(count, stride, [&](int64_t i, int64_t j) {
@@ -58,19 +88,47 @@ inline void apply_pair_matrix(Real* rho, int n, int64_t stride, const Matrix2<Re
   });
 }
 
+// apply_pair_matrix with one matrix per lane; `conjugate` applies conj(M).
+template <class Real>
+inline void apply_pair_matrix_by_lane(Real* rho, const DensityLayout& layout, int64_t stride,
+                                      const LaneMatrix2<Real>& m, bool conjugate) {
+  Real* re = rho;
+  Real* im = rho + layout.count();
+  const Real sign = conjugate ? Real(-1) : Real(1);
+  for_each_pair_by_lane(layout, stride, [&](int64_t i, int64_t j, int64_t l) {
+    const Real ar = re[i], ai = im[i], br = re[j], bi = im[j];
+    const Real m00i = sign * m.m00_im[l], m01i = sign * m.m01_im[l];
+    const Real m10i = sign * m.m10_im[l], m11i = sign * m.m11_im[l];
+    re[i] = m.m00_re[l] * ar - m00i * ai + m.m01_re[l] * br - m01i * bi;
+    im[i] = m.m00_re[l] * ai + m00i * ar + m.m01_re[l] * bi + m01i * br;
+    re[j] = m.m10_re[l] * ar - m10i * ai + m.m11_re[l] * br - m11i * bi;
+    im[j] = m.m10_re[l] * ai + m10i * ar + m.m11_re[l] * bi + m11i * br;
+  });
+}
+
 // rho -> U rho U^dagger for a one-qubit U on wire bit `bit`.
 template <class Real>
-inline void conjugate_one_qubit(Real* rho, int n, int bit, const Matrix2<Real>& u) {
-  apply_pair_matrix(rho, n, int64_t{1} << (bit + n), u);
+inline void conjugate_one_qubit(Real* rho, const DensityLayout& layout, int bit,
+                                const Matrix2<Real>& u) {
+  apply_pair_matrix(rho, layout, layout.row_stride(bit), u);
   const Matrix2<Real> column{conj(u.m00), conj(u.m01), conj(u.m10), conj(u.m11)};
-  apply_pair_matrix(rho, n, int64_t{1} << bit, column);
+  apply_pair_matrix(rho, layout, layout.column_stride(bit), column);
+}
+
+// conjugate_one_qubit with one U per lane.
+template <class Real>
+inline void conjugate_one_qubit_by_lane(Real* rho, const DensityLayout& layout, int bit,
+                                        const LaneMatrix2<Real>& u) {
+  apply_pair_matrix_by_lane(rho, layout, layout.row_stride(bit), u, false);
+  apply_pair_matrix_by_lane(rho, layout, layout.column_stride(bit), u, true);
 }
 
 // rho -> S(rho) for a channel's superoperator on wire bit `bit` (S is real).
 template <class Real>
-inline void apply_superoperator(Real* rho, int n, int bit, const Superoperator<Real>& s) {
-  const int64_t count = entries(n);
-  const int64_t column = int64_t{1} << bit, row = int64_t{1} << (bit + n);
+inline void apply_superoperator(Real* rho, const DensityLayout& layout, int bit,
+                                const Superoperator<Real>& s) {
+  const int64_t count = layout.count();
+  const int64_t column = layout.column_stride(bit), row = layout.row_stride(bit);
   for (Real* plane : {rho, rho + count}) {
     for_each_quad(count, column, row, [&](int64_t k) {
       const Real v0 = plane[k], v1 = plane[k + column], v2 = plane[k + row],
@@ -80,6 +138,28 @@ inline void apply_superoperator(Real* rho, int n, int bit, const Superoperator<R
       plane[k + row] = s.m[2][0] * v0 + s.m[2][1] * v1 + s.m[2][2] * v2 + s.m[2][3] * v3;
       plane[k + row + column] =
           s.m[3][0] * v0 + s.m[3][1] * v1 + s.m[3][2] * v2 + s.m[3][3] * v3;
+    });
+  }
+}
+
+// apply_superoperator with one S per lane.
+template <class Real>
+inline void apply_superoperator_by_lane(Real* rho, const DensityLayout& layout, int bit,
+                                        const LaneSuperoperator<Real>& s) {
+  const int64_t count = layout.count();
+  const int64_t column = layout.column_stride(bit), row = layout.row_stride(bit);
+  for (Real* plane : {rho, rho + count}) {
+    for_each_quad_by_lane(layout, column, row, [&](int64_t k, int64_t l) {
+      const Real v[4] = {plane[k], plane[k + column], plane[k + row], plane[k + row + column]};
+      Real out[4];
+      for (int a = 0; a < 4; ++a) {
+        out[a] = s.m[a][0][l] * v[0] + s.m[a][1][l] * v[1] + s.m[a][2][l] * v[2] +
+                 s.m[a][3][l] * v[3];
+      }
+      plane[k] = out[0];
+      plane[k + column] = out[1];
+      plane[k + row] = out[2];
+      plane[k + row + column] = out[3];
     });
   }
 }
@@ -104,10 +184,11 @@ inline void permute_side(Real* rho, int64_t count, SegmentKind kind, int64_t m0,
 
 // rho -> G rho G^dagger for G a fixed two-qubit gate (real, its own inverse).
 template <class Real>
-inline void apply_fixed_two_qubit(Real* rho, int n, SegmentKind kind, int bit0, int bit1) {
-  const int64_t count = entries(n);
-  permute_side(rho, count, kind, int64_t{1} << (bit0 + n), int64_t{1} << (bit1 + n));
-  permute_side(rho, count, kind, int64_t{1} << bit0, int64_t{1} << bit1);
+inline void apply_fixed_two_qubit(Real* rho, const DensityLayout& layout, SegmentKind kind,
+                                  int bit0, int bit1) {
+  const int64_t count = layout.count();
+  permute_side(rho, count, kind, layout.row_stride(bit0), layout.row_stride(bit1));
+  permute_side(rho, count, kind, layout.column_stride(bit0), layout.column_stride(bit1));
 }
 
 // Two-qubit Pauli strings XX, YY, ZZ act within each quad of their two bits
@@ -155,85 +236,152 @@ inline void rotate_string_side(Real* rho, int64_t count, const StringAction& a, 
   });
 }
 
-// rho -> U rho U^dagger for U = exp(-i theta/2 P), P = XX, YY or ZZ; s = sin(theta/2).
+// v -> (c_l I - i t_l P) v on one side of rho, one (c, t) per lane.
 template <class Real>
-inline void rotate_string(Real* rho, int n, PauliString pauli, int bit0, int bit1, Real c,
-                          Real s) {
-  const int64_t count = entries(n);
-  const StringAction a = string_action(pauli);
-  rotate_string_side(rho, count, a, int64_t{1} << (bit0 + n), int64_t{1} << (bit1 + n), c, s);
-  // rho U^dagger: conj(U) = c I + i s P on the column index, P being real
-  rotate_string_side(rho, count, a, int64_t{1} << bit0, int64_t{1} << bit1, c, -s);
-}
-
-// Im sum_i conj(lambda_i) (G rho)_i, G acting on the row side of wire bit `bit`:
-// the adjoint method's dL/dtheta = Im tr(Lambda G rho) for a gate exp(-i theta/2 G)
-// whose output is rho.
-template <class Real>
-inline double generator_trace(const Real* lambda, const Real* rho, int n, int bit,
-                              const Matrix2<Real>& g) {
-  const int64_t count = entries(n);
-  const Real *lr = lambda, *li = lambda + count, *pr = rho, *pi = rho + count;
-  const int64_t stride = int64_t{1} << (bit + n);
-  double sum = 0;
-  for (int64_t base = 0; base < count; base += 2 * stride) {
-    // partial sums in Real over one contiguous run, so the loop vectorises
-    Real run = 0;
-#pragma omp simd reduction(+ : run)
-    for (int64_t i = base; i < base + stride; ++i) {
-      const int64_t j = i + stride;
-      const Real gir = g.m00.re * pr[i] - g.m00.im * pi[i] + g.m01.re * pr[j] - g.m01.im * pi[j];
-      const Real gii = g.m00.re * pi[i] + g.m00.im * pr[i] + g.m01.re * pi[j] + g.m01.im * pr[j];
-      const Real gjr = g.m10.re * pr[i] - g.m10.im * pi[i] + g.m11.re * pr[j] - g.m11.im * pi[j];
-      const Real gji = g.m10.re * pi[i] + g.m10.im * pr[i] + g.m11.re * pi[j] + g.m11.im * pr[j];
-      run += lr[i] * gii - li[i] * gir + lr[j] * gji - li[j] * gjr;
-    }
-    sum += static_cast<double>(run);
-  }
-  return sum;
-}
-
-// Im sum_i conj(lambda_i) (P rho)_i for a two-qubit string P on the row side.
-template <class Real>
-inline double string_trace(const Real* lambda, const Real* rho, int n, PauliString pauli, int bit0,
-                           int bit1) {
-  const int64_t count = entries(n);
-  const Real *lr = lambda, *li = lambda + count, *pr = rho, *pi = rho + count;
-  const StringAction a = string_action(pauli);
-  const int64_t m0 = int64_t{1} << (bit0 + n), m1 = int64_t{1} << (bit1 + n);
-  double sum = 0;
-  for_each_quad(count, m0 < m1 ? m0 : m1, m0 < m1 ? m1 : m0, [&](int64_t k) {
+inline void rotate_string_side_by_lane(Real* rho, const DensityLayout& layout,
+                                       const StringAction& a, int64_t m0, int64_t m1,
+                                       const Real* c, const Real* t, Real t_sign) {
+  Real* re = rho;
+  Real* im = rho + layout.count();
+  const int64_t low = m0 < m1 ? m0 : m1, high = m0 < m1 ? m1 : m0;
+  const Real even = t_sign * static_cast<Real>(a.even_sign);
+  const Real odd = t_sign * static_cast<Real>(a.odd_sign);
+  for_each_quad_by_lane(layout, low, high, [&](int64_t k, int64_t l) {
     int64_t index[4];
     quad_indices(k, m0, m1, index);
+    Real vr[4], vi[4];
+    for (int q = 0; q < 4; ++q) vr[q] = re[index[q]], vi[q] = im[index[q]];
     for (int q = 0; q < 4; ++q) {
-      const int64_t i = index[q], p = index[a.flips ? q ^ 3 : q];
-      const double sign = (q == 0 || q == 3) ? a.even_sign : a.odd_sign;
-      sum += sign * static_cast<double>(lr[i] * pi[p] - li[i] * pr[p]);
+      const int partner = a.flips ? q ^ 3 : q;
+      const Real ts = ((q == 0 || q == 3) ? even : odd) * t[l];
+      re[index[q]] = c[l] * vr[q] + ts * vi[partner];
+      im[index[q]] = c[l] * vi[q] - ts * vr[partner];
     }
   });
-  return sum;
 }
 
-// Re sum_i conj(lambda_i) (S rho)_i for a superoperator S on wire bit `bit`.
+// rho -> U rho U^dagger for U = exp(-i theta/2 P), P = XX, YY or ZZ; s = sin(theta/2).
 template <class Real>
-inline double superoperator_trace(const Real* lambda, const Real* rho, int n, int bit,
-                                  const Superoperator<Real>& s) {
-  const int64_t count = entries(n);
-  const int64_t column = int64_t{1} << bit, row = int64_t{1} << (bit + n);
-  double sum = 0;
+inline void rotate_string(Real* rho, const DensityLayout& layout, PauliString pauli, int bit0,
+                          int bit1, Real c, Real s) {
+  const int64_t count = layout.count();
+  const StringAction a = string_action(pauli);
+  rotate_string_side(rho, count, a, layout.row_stride(bit0), layout.row_stride(bit1), c, s);
+  // rho U^dagger: conj(U) = c I + i s P on the column index, P being real
+  rotate_string_side(rho, count, a, layout.column_stride(bit0), layout.column_stride(bit1), c,
+                     -s);
+}
+
+// rotate_string with one (cos, sin) of the half angle per lane.
+template <class Real>
+inline void rotate_string_by_lane(Real* rho, const DensityLayout& layout, PauliString pauli,
+                                  int bit0, int bit1, const Real* c, const Real* s) {
+  const StringAction a = string_action(pauli);
+  rotate_string_side_by_lane(rho, layout, a, layout.row_stride(bit0), layout.row_stride(bit1),
+                             c, s, Real(1));
+  rotate_string_side_by_lane(rho, layout, a, layout.column_stride(bit0),
+                             layout.column_stride(bit1), c, s, Real(-1));
+}
+
+// out[l] = sum over the pairs of `stride` of term(i, j) for lane l, in double.
+// One sample (no lanes): partial sums in Real over each contiguous run, so the
+// loop vectorises; a block: one double per lane, the lanes vectorised.
+template <class Real, class Term>
+inline void pair_sums(const DensityLayout& layout, int64_t stride, Term&& term, double* out) {
+  if (layout.lane_bits == 0) {
+    const int64_t count = layout.count();
+    double sum = 0;
+    for (int64_t base = 0; base < count; base += 2 * stride) {
+      Real run = 0;
+#pragma omp simd reduction(+ : run)
+      for (int64_t i = base; i < base + stride; ++i) run += term(i, i + stride);
+      sum += static_cast<double>(run);
+    }
+    out[0] = sum;
+    return;
+  }
+  double sums[kMaxDensityLanes] = {};
+  for_each_pair_by_lane(layout, stride, [&](int64_t i, int64_t j, int64_t l) {
+    sums[l] += static_cast<double>(term(i, j));
+  });
+  for (int64_t l = 0; l < layout.lanes(); ++l) out[l] = sums[l];
+}
+
+// out[l] = sum over the quads of strides low < high of term(i00) for lane l, in double.
+template <class Term>
+inline void quad_sums(const DensityLayout& layout, int64_t low, int64_t high, Term&& term,
+                      double* out) {
+  double sums[kMaxDensityLanes] = {};
+  for_each_quad_by_lane(layout, low, high,
+                        [&](int64_t k, int64_t l) { sums[l] += term(k); });
+  for (int64_t l = 0; l < layout.lanes(); ++l) out[l] = sums[l];
+}
+
+// Per lane, Im sum_i conj(lambda_i) (G rho)_i, G acting on the row side of wire
+// bit `bit`: the adjoint method's dL/dtheta = Im tr(Lambda G rho) for a gate
+// exp(-i theta/2 G) whose output is rho.
+template <class Real>
+inline void generator_trace(const Real* lambda, const Real* rho, const DensityLayout& layout,
+                            int bit, const Matrix2<Real>& g, double* out) {
+  const int64_t count = layout.count();
+  const Real *lr = lambda, *li = lambda + count, *pr = rho, *pi = rho + count;
+  pair_sums<Real>(
+      layout, layout.row_stride(bit),
+      [&](int64_t i, int64_t j) {
+        const Real gir = g.m00.re * pr[i] - g.m00.im * pi[i] + g.m01.re * pr[j] - g.m01.im * pi[j];
+        const Real gii = g.m00.re * pi[i] + g.m00.im * pr[i] + g.m01.re * pi[j] + g.m01.im * pr[j];
+        const Real gjr = g.m10.re * pr[i] - g.m10.im * pi[i] + g.m11.re * pr[j] - g.m11.im * pi[j];
+        const Real gji = g.m10.re * pi[i] + g.m10.im * pr[i] + g.m11.re * pi[j] + g.m11.im * pr[j];
+        return lr[i] * gii - li[i] * gir + lr[j] * gji - li[j] * gjr;
+      },
+      out);
+}
+
+// Per lane, Im sum_i conj(lambda_i) (P rho)_i for a two-qubit string P on the row side.
+template <class Real>
+inline void string_trace(const Real* lambda, const Real* rho, const DensityLayout& layout,
+                         PauliString pauli, int bit0, int bit1, double* out) {
+  const int64_t count = layout.count();
+  const Real *lr = lambda, *li = lambda + count, *pr = rho, *pi = rho + count;
+  const StringAction a = string_action(pauli);
+  const int64_t m0 = layout.row_stride(bit0), m1 = layout.row_stride(bit1);
+  quad_sums(
+      layout, m0 < m1 ? m0 : m1, m0 < m1 ? m1 : m0,
+      [&](int64_t k) {
+        int64_t index[4];
+        quad_indices(k, m0, m1, index);
+        double sum = 0;
+        for (int q = 0; q < 4; ++q) {
+          const int64_t i = index[q], p = index[a.flips ? q ^ 3 : q];
+          const double sign = (q == 0 || q == 3) ? a.even_sign : a.odd_sign;
+          sum += sign * static_cast<double>(lr[i] * pi[p] - li[i] * pr[p]);
+        }
+        return sum;
+      },
+      out);
+}
+
+// Per lane, Re sum_i conj(lambda_i) (S_l rho)_i for lane l's superoperator S_l on
+// wire bit `bit`.
+template <class Real>
+inline void superoperator_trace(const Real* lambda, const Real* rho, const DensityLayout& layout,
+                                int bit, const LaneSuperoperator<Real>& s, double* out) {
+  const int64_t count = layout.count();
+  const int64_t column = layout.column_stride(bit), row = layout.row_stride(bit);
+  double sums[kMaxDensityLanes] = {};
   for (int64_t plane = 0; plane < 2; ++plane) {
     const Real* l = lambda + plane * count;
     const Real* v = rho + plane * count;
-    for_each_quad(count, column, row, [&](int64_t k) {
+    for_each_quad_by_lane(layout, column, row, [&](int64_t k, int64_t lane) {
       const int64_t index[4] = {k, k + column, k + row, k + row + column};
       for (int a = 0; a < 4; ++a) {
-        Real out = 0;
-        for (int b = 0; b < 4; ++b) out += s.m[a][b] * v[index[b]];
-        sum += static_cast<double>(l[index[a]] * out);
+        Real result = 0;
+        for (int b = 0; b < 4; ++b) result += s.m[a][b][lane] * v[index[b]];
+        sums[lane] += static_cast<double>(l[index[a]] * result);
       }
     });
   }
-  return sum;
+  for (int64_t lane = 0; lane < layout.lanes(); ++lane) out[lane] = sums[lane];
 }
 
 }  // namespace density

@@ -61,6 +61,8 @@ DensityMatrixSimulator<Real>::DensityMatrixSimulator(const Program& program, con
                                                      int64_t checkpoint_budget_bytes,
                                                      const IsaKernels& kernels)
     : n_qubits_(program.n_qubits),
+      layout_{program.n_qubits,
+              program.n_qubits <= kBlockMaxQubits ? (sizeof(Real) == 4 ? 4 : 3) : 0},
       n_weights_(n_weights),
       probs_(probs),
       kernels_(kernels.density<Real>()),
@@ -97,8 +99,10 @@ DensityMatrixSimulator<Real>::DensityMatrixSimulator(const Program& program, con
   for (size_t i = 0; i < circuit_.segments.size(); ++i) {
     if (circuit_.segments[i].kind == SegmentKind::kChannel) channel_segments_.push_back(i);
   }
+  // whole blocks per chunk
   chunk_size_ = std::clamp<int64_t>(kChunkEntries >> std::min(2 * n_qubits_, 62), 1, 1024);
-  const int64_t copy_bytes = entries() * 2 * static_cast<int64_t>(sizeof(Real));
+  chunk_size_ = (chunk_size_ + lanes() - 1) / lanes() * lanes();
+  const int64_t copy_bytes = block_length() * static_cast<int64_t>(sizeof(Real));
   const int64_t slots = checkpoint_budget_bytes / copy_bytes;
   const int64_t n_channels = static_cast<int64_t>(channel_segments_.size());
   checkpoint_stride_ = slots == 0 ? 0 : std::max<int64_t>(1, (n_channels + slots - 1) / slots);
@@ -146,135 +150,183 @@ Real DensityMatrixSimulator<Real>::channel_probability(const Segment<Real>& segm
 }
 
 template <class Real>
-void DensityMatrixSimulator<Real>::prepare(const BatchView<Real>& batch, int64_t sample,
+void DensityMatrixSimulator<Real>::prepare(const BatchView<Real>& batch, const Block& block,
                                            Real* rho) const {
   const int n = n_qubits_;
-  std::fill(rho, rho + 2 * entries(), Real(0));
+  const int64_t count = layout_.count();
+  std::fill(rho, rho + 2 * count, Real(0));
   if (batch.initial_state == nullptr) {
-    rho[0] = 1;
+    for (int64_t lane = 0; lane < lanes(); ++lane) rho[lane] = 1;
     return;
   }
   const int64_t dim = int64_t{1} << n;
   const bool complex = batch.initial_state_is_complex;
-  const Real* psi = batch.initial_state + sample * dim * (complex ? 2 : 1);
-  for (int64_t r = 0; r < dim; ++r) {
-    const Real rr = complex ? psi[2 * r] : psi[r], ri = complex ? psi[2 * r + 1] : Real(0);
-    for (int64_t c = 0; c < dim; ++c) {
-      const Real cr = complex ? psi[2 * c] : psi[c], ci = complex ? psi[2 * c + 1] : Real(0);
-      const int64_t i = (r << n) | c;
-      rho[i] = rr * cr + ri * ci;  // psi_r conj(psi_c)
-      rho[entries() + i] = ri * cr - rr * ci;
+  for (int64_t lane = 0; lane < lanes(); ++lane) {
+    const Real* psi = batch.initial_state + sample_of(block, lane) * dim * (complex ? 2 : 1);
+    for (int64_t r = 0; r < dim; ++r) {
+      const Real rr = complex ? psi[2 * r] : psi[r], ri = complex ? psi[2 * r + 1] : Real(0);
+      for (int64_t c = 0; c < dim; ++c) {
+        const Real cr = complex ? psi[2 * c] : psi[c], ci = complex ? psi[2 * c + 1] : Real(0);
+        const int64_t i = layout_.index(r, c) + lane;
+        rho[i] = rr * cr + ri * ci;  // psi_r conj(psi_c)
+        rho[count + i] = ri * cr - rr * ci;
+      }
     }
   }
 }
 
 template <class Real>
 void DensityMatrixSimulator<Real>::apply(const Circuit& circuit, size_t index,
-                                         const BatchView<Real>& batch, int64_t sample, Real* rho,
-                                         bool inverse) const {
+                                         const BatchView<Real>& batch, const Block& block,
+                                         Real* rho, bool inverse) const {
   const Segment<Real>& segment = circuit.segments[index];
-  const int n = n_qubits_;
+  const bool per_sample = segment.source == ParamSource::kInput;
   switch (segment.kind) {
     case SegmentKind::kSharedSingleQubit:
-      kernels_.conjugate_one_qubit(rho, n, segment.bit0,
+      kernels_.conjugate_one_qubit(rho, layout_, segment.bit0,
                                    inverse ? adjoint(segment.unitary) : segment.unitary);
       break;
     case SegmentKind::kPauliRotation: {
-      Real c = segment.shared_cos_half, s = segment.shared_sin_half;
-      if (segment.source == ParamSource::kInput) {
-        const Real angle =
-            batch.inputs[sample * batch.n_input_columns + segment.param_index] +
-            segment.angle_offset;
-        c = std::cos(angle / 2);
-        s = std::sin(angle / 2);
+      Real c[kMaxDensityLanes], s[kMaxDensityLanes];
+      const int64_t distinct = per_sample ? lanes() : 1;
+      for (int64_t lane = 0; lane < distinct; ++lane) {
+        c[lane] = segment.shared_cos_half;
+        s[lane] = segment.shared_sin_half;
+        if (per_sample) {
+          const Real angle =
+              batch.inputs[sample_of(block, lane) * batch.n_input_columns + segment.param_index] +
+              segment.angle_offset;
+          c[lane] = std::cos(angle / 2);
+          s[lane] = std::sin(angle / 2);
+        }
+        if (inverse) s[lane] = -s[lane];
       }
-      if (inverse) s = -s;
-      if (segment.bit1 < 0) {
-        kernels_.conjugate_one_qubit(
-            rho, n, segment.bit0,
-            rotation_matrix<Real>(static_cast<Pauli>(segment.pauli), c, s));
+      const auto pauli = static_cast<Pauli>(segment.pauli);
+      if (distinct == 1) {
+        if (segment.bit1 < 0) {
+          kernels_.conjugate_one_qubit(rho, layout_, segment.bit0,
+                                       rotation_matrix<Real>(pauli, c[0], s[0]));
+        } else {
+          kernels_.rotate_string(rho, layout_, segment.pauli, segment.bit0, segment.bit1, c[0],
+                                 s[0]);
+        }
+      } else if (segment.bit1 < 0) {
+        LaneMatrix2<Real> u;
+        for (int64_t lane = 0; lane < distinct; ++lane) {
+          const Matrix2<Real> m = rotation_matrix<Real>(pauli, c[lane], s[lane]);
+          u.m00_re[lane] = m.m00.re, u.m00_im[lane] = m.m00.im;
+          u.m01_re[lane] = m.m01.re, u.m01_im[lane] = m.m01.im;
+          u.m10_re[lane] = m.m10.re, u.m10_im[lane] = m.m10.im;
+          u.m11_re[lane] = m.m11.re, u.m11_im[lane] = m.m11.im;
+        }
+        kernels_.conjugate_one_qubit_by_lane(rho, layout_, segment.bit0, u);
       } else {
-        kernels_.rotate_string(rho, n, segment.pauli, segment.bit0, segment.bit1, c, s);
+        kernels_.rotate_string_by_lane(rho, layout_, segment.pauli, segment.bit0, segment.bit1, c,
+                                       s);
       }
       break;
     }
     case SegmentKind::kChannel: {
-      const auto s = channel_superoperator<Real>(segment.channel,
-                                                 channel_probability(segment, batch, sample));
-      kernels_.apply_superoperator(rho, n, segment.bit0, inverse ? transpose(s) : s);
+      if (!per_sample || lanes() == 1) {
+        const auto s = channel_superoperator<Real>(
+            segment.channel, channel_probability(segment, batch, block.first));
+        kernels_.apply_superoperator(rho, layout_, segment.bit0, inverse ? transpose(s) : s);
+        break;
+      }
+      LaneSuperoperator<Real> lane_s;
+      for (int64_t lane = 0; lane < lanes(); ++lane) {
+        const auto s = channel_superoperator<Real>(
+            segment.channel, channel_probability(segment, batch, sample_of(block, lane)));
+        for (int a = 0; a < 4; ++a) {
+          for (int b = 0; b < 4; ++b) lane_s.m[a][b][lane] = inverse ? s.m[b][a] : s.m[a][b];
+        }
+      }
+      kernels_.apply_superoperator_by_lane(rho, layout_, segment.bit0, lane_s);
       break;
     }
     default:  // CNOT, CZ, SWAP: each its own inverse
-      kernels_.apply_fixed_two_qubit(rho, n, segment.kind, segment.bit0, segment.bit1);
+      kernels_.apply_fixed_two_qubit(rho, layout_, segment.kind, segment.bit0, segment.bit1);
       break;
   }
 }
 
 template <class Real>
 void DensityMatrixSimulator<Real>::run(const Circuit& circuit, size_t begin, size_t end,
-                                       const BatchView<Real>& batch, int64_t sample,
+                                       const BatchView<Real>& batch, const Block& block,
                                        Real* rho) const {
-  for (size_t i = begin; i < end; ++i) apply(circuit, i, batch, sample, rho, false);
+  for (size_t i = begin; i < end; ++i) apply(circuit, i, batch, block, rho, false);
 }
 
 template <class Real>
-void DensityMatrixSimulator<Real>::read_out(const Real* rho, Real* out) const {
-  const int n = n_qubits_;
-  const int64_t dim = int64_t{1} << n;
-  if (probs_) {
-    for (int64_t k = 0; k < dim; ++k) out[k] = rho[(k << n) | k];
-    return;
-  }
-  for (int64_t m = 0; m < n_masks(); ++m) {
-    double sum = 0;
-    for (int64_t k = 0; k < dim; ++k) {
-      const double p = rho[(k << n) | k];
-      sum += __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m])) ? -p : p;
-    }
-    out[m] = static_cast<Real>(sum);
-  }
-}
-
-template <class Real>
-void DensityMatrixSimulator<Real>::seed_lambda(const Real* grad_row, Real* lambda) const {
-  const int n = n_qubits_;
-  const int64_t dim = int64_t{1} << n;
-  std::fill(lambda, lambda + 2 * entries(), Real(0));
-  for (int64_t k = 0; k < dim; ++k) {
-    Real value = 0;
+void DensityMatrixSimulator<Real>::read_out(const Real* rho, const Block& block,
+                                            Real* out_rows) const {
+  const int64_t dim = int64_t{1} << n_qubits_;
+  const int64_t width = output_width();
+  for (int64_t lane = 0; lane < block.used; ++lane) {
+    Real* out = out_rows + lane * width;
     if (probs_) {
-      value = grad_row[k];
-    } else {
-      for (int64_t m = 0; m < n_masks(); ++m) {
-        const bool odd = __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m]));
-        value += odd ? -grad_row[m] : grad_row[m];
-      }
+      for (int64_t k = 0; k < dim; ++k) out[k] = rho[layout_.index(k, k) + lane];
+      continue;
     }
-    lambda[(k << n) | k] = value;
+    for (int64_t m = 0; m < n_masks(); ++m) {
+      double sum = 0;
+      for (int64_t k = 0; k < dim; ++k) {
+        const double p = rho[layout_.index(k, k) + lane];
+        sum += __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m])) ? -p : p;
+      }
+      out[m] = static_cast<Real>(sum);
+    }
+  }
+}
+
+template <class Real>
+void DensityMatrixSimulator<Real>::seed_lambda(const Real* grad_rows, const Block& block,
+                                               Real* lambda) const {
+  const int64_t dim = int64_t{1} << n_qubits_;
+  const int64_t width = output_width();
+  std::fill(lambda, lambda + block_length(), Real(0));
+  // lanes past `used` keep Lambda = 0: every trace of theirs is 0
+  for (int64_t lane = 0; lane < block.used; ++lane) {
+    const Real* grad_row = grad_rows + lane * width;
+    for (int64_t k = 0; k < dim; ++k) {
+      Real value = 0;
+      if (probs_) {
+        value = grad_row[k];
+      } else {
+        for (int64_t m = 0; m < n_masks(); ++m) {
+          const bool odd =
+              __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m]));
+          value += odd ? -grad_row[m] : grad_row[m];
+        }
+      }
+      lambda[layout_.index(k, k) + lane] = value;
+    }
   }
 }
 
 template <class Real>
 void DensityMatrixSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
                                            int64_t chunk_end, Real* out) const {
-  std::vector<Real> rho(static_cast<size_t>(2 * entries()));
+  std::vector<Real> rho(static_cast<size_t>(block_length()));
   const int64_t width = output_width();
   const int64_t first = chunk_begin * chunk_size_;
   const int64_t last = std::min(batch.batch_size, chunk_end * chunk_size_);
-  for (int64_t sample = first; sample < last; ++sample) {
-    prepare(batch, sample, rho.data());
-    run(circuit_, 0, circuit_.segments.size(), batch, sample, rho.data());
-    read_out(rho.data(), out + sample * width);
+  for (int64_t begin = first; begin < last; begin += lanes()) {
+    const Block block{begin, std::min(lanes(), last - begin)};
+    prepare(batch, block, rho.data());
+    run(circuit_, 0, circuit_.segments.size(), batch, block, rho.data());
+    read_out(rho.data(), block, out + begin * width);
   }
 }
 
 template <class Real>
-void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, int64_t sample,
-                                                  const Real* grad_row, bool want_angles,
-                                                  Real* workspace, const Gradients& gradients,
-                                                  Real* weight_partial) const {
+void DensityMatrixSimulator<Real>::adjoint_block(const BatchView<Real>& batch,
+                                                 const Block& block, const Real* grad_rows,
+                                                 bool want_angles, Real* workspace,
+                                                 const Gradients& gradients,
+                                                 Real* weight_partial) const {
   const int n = n_qubits_;
-  const int64_t length = 2 * entries();
+  const int64_t length = block_length();
   Real* rho = workspace;
   Real* lambda = workspace + length;
   Real* checkpoints = workspace + 2 * length;
@@ -283,7 +335,7 @@ void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, 
 
   // Without gradients of angles or probabilities only Lambda travels back.
   if (want_angles) {
-    prepare(batch, sample, rho);
+    prepare(batch, block, rho);
     int64_t ordinal = 0;
     for (size_t i = 0; i < segments.size(); ++i) {
       if (segments[i].kind == SegmentKind::kChannel) {
@@ -292,18 +344,20 @@ void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, 
         }
         ++ordinal;
       }
-      apply(circuit_, i, batch, sample, rho, false);
+      apply(circuit_, i, batch, block, rho, false);
     }
   }
-  seed_lambda(grad_row, lambda);
+  seed_lambda(grad_rows, block, lambda);
 
-  Real* grad_inputs_row =
-      gradients.inputs != nullptr ? gradients.inputs + sample * batch.n_input_columns : nullptr;
-  auto add_gradient = [&](ParamSource source, int64_t index, double value) {
-    if (source == ParamSource::kInput && grad_inputs_row != nullptr) {
-      grad_inputs_row[index] += static_cast<Real>(value);
-    } else if (source == ParamSource::kWeight && weight_partial != nullptr) {
-      weight_partial[index] += static_cast<Real>(value);
+  double values[kMaxDensityLanes];
+  auto add_gradients = [&](ParamSource source, int64_t index) {
+    for (int64_t lane = 0; lane < block.used; ++lane) {
+      const int64_t sample = block.first + lane;
+      if (source == ParamSource::kInput && gradients.inputs != nullptr) {
+        gradients.inputs[sample * batch.n_input_columns + index] += static_cast<Real>(values[lane]);
+      } else if (source == ParamSource::kWeight && weight_partial != nullptr) {
+        weight_partial[index] += static_cast<Real>(values[lane]);
+      }
     }
   };
 
@@ -320,61 +374,71 @@ void DensityMatrixSimulator<Real>::adjoint_sample(const BatchView<Real>& batch, 
           std::memcpy(rho, checkpoints + slot * length, length * sizeof(Real));
           replay_from = channel_segments_[static_cast<size_t>(slot * stride)];
         } else {
-          prepare(batch, sample, rho);
+          prepare(batch, block, rho);
         }
-        run(circuit_, replay_from, i, batch, sample, rho);
+        run(circuit_, replay_from, i, batch, block, rho);
         if (segment.source != ParamSource::kConstant) {
-          const Real p = channel_probability(segment, batch, sample);
-          add_gradient(segment.source, segment.param_index,
-                       kernels_.superoperator_trace(
-                           lambda, rho, n, segment.bit0,
-                           channel_superoperator_derivative<Real>(segment.channel, p)));
+          LaneSuperoperator<Real> derivative;
+          for (int64_t lane = 0; lane < lanes(); ++lane) {
+            const Real p = channel_probability(segment, batch, sample_of(block, lane));
+            const auto d = channel_superoperator_derivative<Real>(segment.channel, p);
+            for (int a = 0; a < 4; ++a) {
+              for (int b = 0; b < 4; ++b) derivative.m[a][b][lane] = d.m[a][b];
+            }
+          }
+          kernels_.superoperator_trace(lambda, rho, layout_, segment.bit0, derivative, values);
+          add_gradients(segment.source, segment.param_index);
         }
       }
-      apply(circuit_, i, batch, sample, lambda, true);  // Lambda -> adjoint channel
+      apply(circuit_, i, batch, block, lambda, true);  // Lambda -> adjoint channel
       continue;
     }
     if (want_angles) {
       if (segment.kind == SegmentKind::kSharedSingleQubit) {
         for (int32_t t = segment.first_term; t < segment.first_term + segment.n_terms; ++t) {
           const GradientTerm<Real>& term = circuit_.terms[static_cast<size_t>(t)];
-          add_gradient(ParamSource::kWeight, term.weight_index,
-                       kernels_.generator_trace(lambda, rho, n, segment.bit0, term.generator));
+          kernels_.generator_trace(lambda, rho, layout_, segment.bit0, term.generator, values);
+          add_gradients(ParamSource::kWeight, term.weight_index);
         }
       } else if (segment.kind == SegmentKind::kPauliRotation) {
-        const double value =
-            segment.bit1 < 0
-                ? kernels_.generator_trace(lambda, rho, n, segment.bit0,
-                                           pauli_matrix<Real>(static_cast<Pauli>(segment.pauli)))
-                : kernels_.string_trace(lambda, rho, n, segment.pauli, segment.bit0,
-                                        segment.bit1);
-        add_gradient(segment.source, segment.param_index, value);
+        if (segment.bit1 < 0) {
+          kernels_.generator_trace(lambda, rho, layout_, segment.bit0,
+                                   pauli_matrix<Real>(static_cast<Pauli>(segment.pauli)), values);
+        } else {
+          kernels_.string_trace(lambda, rho, layout_, segment.pauli, segment.bit0, segment.bit1,
+                                values);
+        }
+        add_gradients(segment.source, segment.param_index);
       }
-      apply(circuit_, i, batch, sample, rho, true);
+      apply(circuit_, i, batch, block, rho, true);
     }
-    apply(circuit_, i, batch, sample, lambda, true);
+    apply(circuit_, i, batch, block, lambda, true);
   }
 
   if (gradients.state == nullptr) return;
   // d/dpsi of tr(Lambda_0 psi psi^dagger) in PyTorch's convention: 2 Lambda_0 psi
   const int64_t dim = int64_t{1} << n;
+  const int64_t count = layout_.count();
   const bool complex = batch.initial_state_is_complex;
-  const Real* psi = batch.initial_state + sample * dim * (complex ? 2 : 1);
-  Real* grad = gradients.state + sample * dim * (complex ? 2 : 1);
-  for (int64_t r = 0; r < dim; ++r) {
-    double re = 0, im = 0;
-    for (int64_t c = 0; c < dim; ++c) {
-      const int64_t i = (r << n) | c;
-      const double lr = lambda[i], li = lambda[entries() + i];
-      const double pr = complex ? psi[2 * c] : psi[c], pi = complex ? psi[2 * c + 1] : 0.0;
-      re += lr * pr - li * pi;
-      im += lr * pi + li * pr;
-    }
-    if (complex) {
-      grad[2 * r] = static_cast<Real>(2 * re);
-      grad[2 * r + 1] = static_cast<Real>(2 * im);
-    } else {
-      grad[r] = static_cast<Real>(2 * re);
+  for (int64_t lane = 0; lane < block.used; ++lane) {
+    const int64_t sample = block.first + lane;
+    const Real* psi = batch.initial_state + sample * dim * (complex ? 2 : 1);
+    Real* grad = gradients.state + sample * dim * (complex ? 2 : 1);
+    for (int64_t r = 0; r < dim; ++r) {
+      double re = 0, im = 0;
+      for (int64_t c = 0; c < dim; ++c) {
+        const int64_t i = layout_.index(r, c) + lane;
+        const double lr = lambda[i], li = lambda[count + i];
+        const double pr = complex ? psi[2 * c] : psi[c], pi = complex ? psi[2 * c + 1] : 0.0;
+        re += lr * pr - li * pi;
+        im += lr * pi + li * pr;
+      }
+      if (complex) {
+        grad[2 * r] = static_cast<Real>(2 * re);
+        grad[2 * r + 1] = static_cast<Real>(2 * im);
+      } else {
+        grad[r] = static_cast<Real>(2 * re);
+      }
     }
   }
 }
@@ -396,28 +460,38 @@ DensityMatrixSimulator<Real>::shift_targets() const {
 }
 
 template <class Real>
-void DensityMatrixSimulator<Real>::shift_sample(const BatchView<Real>& batch, int64_t sample,
-                                                const Real* grad_row, const Gradients& gradients,
-                                                Real* weight_partial, Real* rho,
-                                                Real* readout) const {
+void DensityMatrixSimulator<Real>::shift_block(const BatchView<Real>& batch, const Block& block,
+                                               const Real* grad_rows, const Gradients& gradients,
+                                               Real* weight_partial, Real* rho,
+                                               Real* readout) const {
   const int64_t width = output_width();
-  auto contraction = [&](const Circuit& circuit) {
-    prepare(batch, sample, rho);
-    run(circuit, 0, circuit.segments.size(), batch, sample, rho);
-    read_out(rho, readout);
-    double sum = 0;
-    for (int64_t m = 0; m < width; ++m) sum += static_cast<double>(grad_row[m]) * readout[m];
-    return sum;
-  };
-  for (const ShiftTarget& target : shift_targets()) {
-    Real* destination = nullptr;
-    if (target.source == ParamSource::kInput && gradients.inputs != nullptr) {
-      destination = gradients.inputs + sample * batch.n_input_columns + target.index;
-    } else if (target.source == ParamSource::kWeight && weight_partial != nullptr) {
-      destination = weight_partial + target.index;
+  // sums[lane] = grad_row . readout of the circuit, per sample of the block
+  auto contraction = [&](const Circuit& circuit, double* sums) {
+    prepare(batch, block, rho);
+    run(circuit, 0, circuit.segments.size(), batch, block, rho);
+    read_out(rho, block, readout);
+    for (int64_t lane = 0; lane < block.used; ++lane) {
+      double sum = 0;
+      for (int64_t m = 0; m < width; ++m) {
+        sum += static_cast<double>(grad_rows[lane * width + m]) * readout[lane * width + m];
+      }
+      sums[lane] = sum;
     }
-    if (destination == nullptr) continue;
-    *destination += static_cast<Real>((contraction(target.plus) - contraction(target.minus)) / 2);
+  };
+  double plus[kMaxDensityLanes], minus[kMaxDensityLanes];
+  for (const ShiftTarget& target : shift_targets()) {
+    const bool to_inputs = target.source == ParamSource::kInput && gradients.inputs != nullptr;
+    const bool to_weights = target.source == ParamSource::kWeight && weight_partial != nullptr;
+    if (!to_inputs && !to_weights) continue;
+    contraction(target.plus, plus);
+    contraction(target.minus, minus);
+    for (int64_t lane = 0; lane < block.used; ++lane) {
+      Real* destination =
+          to_inputs
+              ? gradients.inputs + (block.first + lane) * batch.n_input_columns + target.index
+              : weight_partial + target.index;
+      *destination += static_cast<Real>((plus[lane] - minus[lane]) / 2);
+    }
   }
 }
 
@@ -444,34 +518,35 @@ void DensityMatrixSimulator<Real>::backward(DiffMethod method, const BatchView<R
                                             int64_t chunk_end,
                                             const Gradients& gradients) const {
   const bool want_angles = gradients.inputs != nullptr || gradients.weight_partials != nullptr;
-  const int64_t length = 2 * entries();
+  const int64_t length = block_length();
   int64_t copies = 2;
   if (method == DiffMethod::kAdjoint && want_angles && checkpoint_stride_ > 0) {
     const auto n_channels = static_cast<int64_t>(channel_segments_.size());
     copies += (n_channels + checkpoint_stride_ - 1) / checkpoint_stride_;
   }
   std::vector<Real> workspace(static_cast<size_t>(copies * length));
-  std::vector<Real> readout(static_cast<size_t>(output_width()));
   const int64_t width = output_width();
+  std::vector<Real> readout(static_cast<size_t>(width * lanes()));
   for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
     Real* weight_partial = gradients.weight_partials != nullptr
                                ? gradients.weight_partials + chunk * n_weights_
                                : nullptr;
     const int64_t first = chunk * chunk_size_;
     const int64_t last = std::min(batch.batch_size, first + chunk_size_);
-    for (int64_t sample = first; sample < last; ++sample) {
-      const Real* grad_row = grad_out + sample * width;
+    for (int64_t begin = first; begin < last; begin += lanes()) {
+      const Block block{begin, std::min(lanes(), last - begin)};
+      const Real* grad_rows = grad_out + begin * width;
       if (method == DiffMethod::kAdjoint) {
-        adjoint_sample(batch, sample, grad_row, want_angles, workspace.data(), gradients,
-                       weight_partial);
+        adjoint_block(batch, block, grad_rows, want_angles, workspace.data(), gradients,
+                      weight_partial);
         continue;
       }
       if (want_angles) {
-        shift_sample(batch, sample, grad_row, gradients, weight_partial, workspace.data(),
-                     readout.data());
+        shift_block(batch, block, grad_rows, gradients, weight_partial, workspace.data(),
+                    readout.data());
       }
       if (gradients.state != nullptr) {
-        adjoint_sample(batch, sample, grad_row, false, workspace.data(), gradients, nullptr);
+        adjoint_block(batch, block, grad_rows, false, workspace.data(), gradients, nullptr);
       }
     }
   }

@@ -1,5 +1,7 @@
-// The density-matrix engine: programs with noise channels, one sample's
-// 2**n x 2**n density matrix at a time. It runs the statevector engine's
+// The density-matrix engine: programs with noise channels, on 2**n x 2**n
+// density matrices; up to kBlockMaxQubits qubits a block of samples (a cache
+// line of Real) runs at once, each sample in a lane of every pass
+// (density_layout.h), above it one sample at a time. It runs the statevector engine's
 // lowering (one-qubit runs fused per wire, generators transported for the
 // adjoint) with channels as segments of their own, and gives the same
 // diagonal readouts. Gradients:
@@ -12,15 +14,18 @@
 //   - parameter shift: two shifted runs per rotation (exact: the channels do
 //     not depend on the angles); channel probabilities cannot be shifted.
 // Chunks of samples and weight partials per chunk work as in the statevector
-// engine, so results do not depend on the thread count.
+// engine, so results do not depend on the thread count; a sample's results do
+// not depend on the other samples of its block.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <vector>
 
 #include "chunk_task.h"
 #include "compiled_circuit.h"
+#include "density_layout.h"
 #include "kernel_table.h"
 #include "program.h"
 #include "statevector.h"
@@ -38,6 +43,8 @@ class DensityMatrixSimulator {
   // Checkpoints of rho one worker may keep for the adjoint sweep; beyond it the
   // sweep keeps fewer and replays from them (none: from the initial state).
   static constexpr int64_t kCheckpointBudgetBytes = int64_t{256} << 20;
+  // Blocks of samples up to this many qubits (a block's rho: 4**n lines of 64 bytes).
+  static constexpr int kBlockMaxQubits = 6;
 
   // z_masks are over wires (bit w = wire w); ignored when probs is true. Throws
   // std::invalid_argument for a shared channel probability outside [0, 1].
@@ -84,27 +91,42 @@ class DensityMatrixSimulator {
     Circuit plus, minus;
   };
 
+  // The samples first .. first + used - 1 of a batch, one per lane of a block
+  // (density_layout.h); the lanes from `used` on repeat the last sample and their
+  // results are dropped.
+  struct Block {
+    int64_t first;
+    int64_t used;
+  };
+
   int64_t n_masks() const { return static_cast<int64_t>(index_masks_.size()); }
-  int64_t entries() const { return int64_t{1} << (2 * n_qubits_); }
+  // Reals of one block's rho (both planes).
+  int64_t block_length() const { return 2 * layout_.count(); }
+  int64_t lanes() const { return layout_.lanes(); }
+  int64_t sample_of(const Block& block, int64_t lane) const {
+    return block.first + std::min(lane, block.used - 1);
+  }
   Circuit lower(AngleShift shift) const;
-  void prepare(const BatchView<Real>& batch, int64_t sample, Real* rho) const;
+  void prepare(const BatchView<Real>& batch, const Block& block, Real* rho) const;
   void apply(const Circuit& circuit, size_t segment, const BatchView<Real>& batch,
-             int64_t sample, Real* rho, bool inverse) const;
+             const Block& block, Real* rho, bool inverse) const;
   void run(const Circuit& circuit, size_t begin, size_t end, const BatchView<Real>& batch,
-           int64_t sample, Real* rho) const;
-  void read_out(const Real* rho, Real* out) const;
-  void seed_lambda(const Real* grad_row, Real* lambda) const;
-  void adjoint_sample(const BatchView<Real>& batch, int64_t sample, const Real* grad_row,
-                      bool want_angles, Real* workspace, const Gradients& gradients,
-                      Real* weight_partial) const;
-  void shift_sample(const BatchView<Real>& batch, int64_t sample, const Real* grad_row,
-                    const Gradients& gradients, Real* weight_partial, Real* rho,
-                    Real* readout) const;
+           const Block& block, Real* rho) const;
+  // Rows of the block's samples, output_width() apart.
+  void read_out(const Real* rho, const Block& block, Real* out_rows) const;
+  void seed_lambda(const Real* grad_rows, const Block& block, Real* lambda) const;
+  void adjoint_block(const BatchView<Real>& batch, const Block& block, const Real* grad_rows,
+                     bool want_angles, Real* workspace, const Gradients& gradients,
+                     Real* weight_partial) const;
+  void shift_block(const BatchView<Real>& batch, const Block& block, const Real* grad_rows,
+                   const Gradients& gradients, Real* weight_partial, Real* rho,
+                   Real* readout) const;
   Real channel_probability(const Segment<Real>& segment, const BatchView<Real>& batch,
                            int64_t sample) const;
   const std::vector<ShiftTarget>& shift_targets() const;
 
   int n_qubits_;
+  DensityLayout layout_;
   int64_t n_weights_;
   bool probs_;
   const DensityKernelSet<Real>& kernels_;

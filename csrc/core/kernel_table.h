@@ -7,6 +7,7 @@
 #include "channels.h"
 #include "chunk_task.h"
 #include "compiled_circuit.h"
+#include "density_layout.h"
 #include "gate_types.h"
 
 namespace qmoe::core {
@@ -22,19 +23,28 @@ struct KernelSet {
 };
 
 // The density-matrix kernels of one instruction set (density_kernels.h): each is
-// one pass over one sample's rho, or a trace of Lambda against it.
+// one pass over a block of rho (density_layout.h), or a trace of Lambda against
+// it per sample; *_by_lane take one coefficient per sample of the block.
 template <class Real>
 struct DensityKernelSet {
-  void (*conjugate_one_qubit)(Real* rho, int n, int bit, const Matrix2<Real>& u);
-  void (*apply_superoperator)(Real* rho, int n, int bit, const Superoperator<Real>& s);
-  void (*apply_fixed_two_qubit)(Real* rho, int n, SegmentKind kind, int bit0, int bit1);
-  void (*rotate_string)(Real* rho, int n, PauliString pauli, int bit0, int bit1, Real c, Real s);
-  double (*generator_trace)(const Real* lambda, const Real* rho, int n, int bit,
-                            const Matrix2<Real>& g);
-  double (*string_trace)(const Real* lambda, const Real* rho, int n, PauliString pauli, int bit0,
-                         int bit1);
-  double (*superoperator_trace)(const Real* lambda, const Real* rho, int n, int bit,
-                                const Superoperator<Real>& s);
+  using Layout = const DensityLayout&;
+  void (*conjugate_one_qubit)(Real* rho, Layout layout, int bit, const Matrix2<Real>& u);
+  void (*conjugate_one_qubit_by_lane)(Real* rho, Layout layout, int bit,
+                                      const LaneMatrix2<Real>& u);
+  void (*apply_superoperator)(Real* rho, Layout layout, int bit, const Superoperator<Real>& s);
+  void (*apply_superoperator_by_lane)(Real* rho, Layout layout, int bit,
+                                      const LaneSuperoperator<Real>& s);
+  void (*apply_fixed_two_qubit)(Real* rho, Layout layout, SegmentKind kind, int bit0, int bit1);
+  void (*rotate_string)(Real* rho, Layout layout, PauliString pauli, int bit0, int bit1, Real c,
+                        Real s);
+  void (*rotate_string_by_lane)(Real* rho, Layout layout, PauliString pauli, int bit0, int bit1,
+                                const Real* c, const Real* s);
+  void (*generator_trace)(const Real* lambda, const Real* rho, Layout layout, int bit,
+                          const Matrix2<Real>& g, double* out);
+  void (*string_trace)(const Real* lambda, const Real* rho, Layout layout, PauliString pauli,
+                       int bit0, int bit1, double* out);
+  void (*superoperator_trace)(const Real* lambda, const Real* rho, Layout layout, int bit,
+                              const LaneSuperoperator<Real>& s, double* out);
 };
 
 struct IsaKernels {

@@ -159,7 +159,7 @@ def test_random_cases_use_every_channel_and_source() -> None:
 
 @pytest.mark.parametrize("state", [None, "complex", "real"])
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 4])
-def test_forward_matches_reference(n_qubits: int, state: str | None) -> None:
+def test_forward_matches_reference(n_qubits: int, state: str | None, isa: str) -> None:
     for seed in range(2):
         circuit, inputs, weights, initial, masks = make_case(
             100 * n_qubits + 10 * seed + len(state or ""), n_qubits, 7, state=state)
@@ -220,7 +220,7 @@ def test_ten_qubits_match_reference() -> None:
 @pytest.mark.parametrize("state", [None, "complex", "real"])
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 4])
 def test_adjoint_gradients_match_reference(n_qubits: int, state: str | None,
-                                           readout: str) -> None:
+                                           readout: str, isa: str) -> None:
     # Channels read constants, a weight and an input column: the adjoint differentiates all.
     circuit, inputs, weights, initial, masks = make_case(
         500 + 10 * n_qubits + len(state or ""), n_qubits, 5, state=state)
@@ -248,7 +248,7 @@ def test_adjoint_gradients_match_reference(n_qubits: int, state: str | None,
 @pytest.mark.parametrize("state", [None, "complex", "real"])
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 4])
 def test_parameter_shift_gradients_match_reference(n_qubits: int, state: str | None,
-                                                   readout: str) -> None:
+                                                   readout: str, isa: str) -> None:
     # Parameter shift differentiates angles only: every channel probability is a constant
     # (the initial-state gradient still comes from an adjoint sweep).
     circuit, inputs, weights, initial, masks = make_case(
@@ -603,6 +603,34 @@ def test_repeated_calls_and_thread_counts_agree_bitwise(diff_method: str) -> Non
         torch.set_num_threads(threads)
     for a, b, c in zip(first, second, single, strict=True):
         assert torch.equal(a, b) and torch.equal(a, c)
+
+
+@pytest.mark.parametrize("n_qubits", [2, 6, 7])
+@pytest.mark.parametrize("diff_method", ["adjoint", "parameter_shift"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_sample_gives_the_same_bits_alone_or_in_a_block(n_qubits: int, diff_method: str,
+                                                          dtype: torch.dtype, isa: str) -> None:
+    # Up to 6 qubits samples share blocks (one per SIMD lane, the last block padded); from 7
+    # they run one at a time. A sample's values and input and state gradients must not
+    # depend on its neighbours, its lane or the padding.
+    sources = ALL_SOURCES if diff_method == "adjoint" else ("constant",)
+    circuit, inputs, weights, initial, masks = make_case(1500 + n_qubits, n_qubits, 19, dtype,
+                                                         state="complex", sources=sources)
+    grad_out = torch.randn(19, len(masks), dtype=dtype,
+                           generator=torch.Generator().manual_seed(n_qubits))
+
+    def values_and_gradients(rows: slice):
+        x = inputs[rows].clone().requires_grad_()
+        s = initial[rows].clone().requires_grad_()
+        out = run_op("expval", diff_method, circuit, masks, x, weights, s)
+        out.backward(grad_out[rows])
+        return out.detach(), x.grad, s.grad
+
+    together = values_and_gradients(slice(0, 19))
+    for row in (0, 7, 16, 18):
+        alone = values_and_gradients(slice(row, row + 1))
+        for batched, single in zip(together, alone, strict=True):
+            assert torch.equal(batched[row: row + 1], single)
 
 
 def test_weight_gradient_over_many_chunks_is_the_sum_over_samples() -> None:
