@@ -195,20 +195,21 @@ class QuantumGate(nn.Module):
 
 
 class LinearGate(nn.Module):
-    """The classical router: ``nn.Linear(d_model, n_experts, bias=False)``."""
+    """The classical router: ``nn.Linear(d_model, n_experts, bias=bias)``, bias-free by
+    default as in Mixtral-style models (the paper's linear router has one)."""
 
-    def __init__(self, d_model: int, n_experts: int, *, dtype: torch.dtype = torch.float32
-                 ) -> None:
+    def __init__(self, d_model: int, n_experts: int, *, bias: bool = False,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.d_model, self.n_experts = d_model, n_experts
-        self.linear = nn.Linear(d_model, n_experts, bias=False, dtype=dtype)
+        self.linear = nn.Linear(d_model, n_experts, bias=bias, dtype=dtype)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         _check_hidden(hidden, self.d_model, "LinearGate")
         return self.linear(hidden.to(self.linear.weight.dtype)).to(hidden.dtype)
 
     def parameter_counts(self) -> dict[str, int]:
-        total = self.linear.weight.numel()
+        total = sum(p.numel() for p in self.linear.parameters())
         return {"classical": total, "quantum": 0, "total": total}
 
 

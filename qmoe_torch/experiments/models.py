@@ -60,31 +60,11 @@ class NoiseSpec:
         return f"{self.family.replace('_', ' ')} p={self.level:g}"
 
 
-class BiasedLinearGate(nn.Module):
-    """``nn.Linear(d_model, n_experts)`` with a bias: the paper's linear router (6
-    parameters for 2 features and 2 experts). ``qm.LinearGate`` is bias-free, as
-    the routers of Mixtral-style models are, so on features in [0, pi]^2 its routing
-    boundary is a line through the origin. A baseline beside qmoe's gates, through the
-    ``gate=`` argument of ``qm.MoE``."""
-
-    def __init__(self, d_model: int, n_experts: int) -> None:
-        super().__init__()
-        self.d_model, self.n_experts = d_model, n_experts
-        self.linear = nn.Linear(d_model, n_experts)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(hidden)
-
-    def parameter_counts(self) -> dict[str, int]:
-        total = sum(p.numel() for p in self.parameters())
-        return {"classical": total, "quantum": 0, "total": total}
-
-
 @dataclasses.dataclass(frozen=True)
 class RouterSpec:
     """A router: ``none`` (no mixture: the model is one expert alone, the paper's "plain
-    quantum network" of phase 1), ``linear`` (``LinearGate``; with ``bias``:
-    :class:`BiasedLinearGate`, the paper's ``nn.Linear(2, 2)``), ``mlp`` (``MLPGate(hidden=...,
+    quantum network" of phase 1), ``linear`` (``LinearGate``; with ``bias``, the paper's
+    ``nn.Linear(2, 2)``), ``mlp`` (``MLPGate(hidden=...,
     activation=...)``, ReLU as in the paper) or ``quantum`` (``QuantumGate(projection=False,
     layers=...)``, the paper's router when ``layers == 3``), with optional noise (quantum
     only)."""
@@ -137,8 +117,7 @@ class RouterSpec:
 def make_gate(spec: RouterSpec, d_model: int, n_experts: int, *, seed: int = 0) -> nn.Module:
     """The gate for ``spec``; ``seed`` seeds a shot-noise model's sampling generator."""
     if spec.kind == "linear":
-        return (BiasedLinearGate(d_model, n_experts) if spec.bias
-                else qm.LinearGate(d_model, n_experts))
+        return qm.LinearGate(d_model, n_experts, bias=spec.bias)
     if spec.kind == "mlp":
         return qm.MLPGate(d_model, n_experts, hidden=spec.hidden, activation=spec.activation)
     noise = spec.noise.model(seed) if spec.noise is not None else None

@@ -233,8 +233,8 @@ def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any],
         "`train s/run`: wall time of one training run (one process, one thread). "
         "`collapsed`: seeds whose trained router "
         f"sends ≥ {COLLAPSE_SHARE:.0%} of the training points to one expert (the MoE is then "
-        "in effect that one expert). `linear router with bias` is the paper's `nn.Linear(2, "
-        "2)`; `linear router` is qmoe's `LinearGate`, bias-free as in Mixtral-style models. "
+        "in effect that one expert). `linear router with bias` is `LinearGate(bias=True)`, the "
+        "paper's `nn.Linear(2, 2)`; `linear router` is bias-free, as in Mixtral-style models. "
         "MLP routers are `Linear(2, h)` → ReLU → `Linear(h, 2)`, as in the paper. † a "
         "reviewer's extra, not in the paper.",
         "",

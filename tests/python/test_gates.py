@@ -138,6 +138,13 @@ def test_mlp_gate_applies_its_activation(activation: str, function) -> None:
     torch.testing.assert_close(gate(hidden), expected)
 
 
+def test_linear_gate_with_a_bias() -> None:
+    gate = LinearGate(6, 3, bias=True)
+    hidden = torch.randn(5, 6)
+    torch.testing.assert_close(gate(hidden), hidden @ gate.linear.weight.T + gate.linear.bias)
+    assert gate.parameter_counts() == {"classical": 21, "quantum": 0, "total": 21}
+
+
 def test_linear_gate_is_a_bias_free_linear() -> None:
     gate = LinearGate(6, 3)
     hidden = torch.randn(2, 4, 6)
