@@ -72,19 +72,26 @@ inline void for_each_quad_by_lane(const DensityLayout& layout, int64_t low, int6
   }
 }
 
+// (a, b) at entries i, j -> M (a, b), M's entries given as real and imaginary parts.
+template <class Real>
+inline void pair_matrix_step(Real* re, Real* im, int64_t i, int64_t j, Real m00r, Real m00i,
+                             Real m01r, Real m01i, Real m10r, Real m10i, Real m11r, Real m11i) {
+  const Real ar = re[i], ai = im[i], br = re[j], bi = im[j];
+  re[i] = m00r * ar - m00i * ai + m01r * br - m01i * bi;
+  im[i] = m00r * ai + m00i * ar + m01r * bi + m01i * br;
+  re[j] = m10r * ar - m10i * ai + m11r * br - m11i * bi;
+  im[j] = m10r * ai + m10i * ar + m11r * bi + m11i * br;
+}
+
 // v -> M v on every pair of entries that differ in the bit of `stride`.
 template <class Real>
 inline void apply_pair_matrix(Real* rho, const DensityLayout& layout, int64_t stride,
                               const Matrix2<Real>& m) {
-  const int64_t count = layout.count();
   Real* re = rho;
-  Real* im = rho + count;
-  for_each_pair(count, stride, [&](int64_t i, int64_t j) {
-    const Real ar = re[i], ai = im[i], br = re[j], bi = im[j];
-    re[i] = m.m00.re * ar - m.m00.im * ai + m.m01.re * br - m.m01.im * bi;
-    im[i] = m.m00.re * ai + m.m00.im * ar + m.m01.re * bi + m.m01.im * br;
-    re[j] = m.m10.re * ar - m.m10.im * ai + m.m11.re * br - m.m11.im * bi;
-    im[j] = m.m10.re * ai + m.m10.im * ar + m.m11.re * bi + m.m11.im * br;
+  Real* im = rho + layout.count();
+  for_each_pair(layout.count(), stride, [&](int64_t i, int64_t j) {
+    pair_matrix_step(re, im, i, j, m.m00.re, m.m00.im, m.m01.re, m.m01.im, m.m10.re, m.m10.im,
+                     m.m11.re, m.m11.im);
   });
 }
 
@@ -96,13 +103,9 @@ inline void apply_pair_matrix_by_lane(Real* rho, const DensityLayout& layout, in
   Real* im = rho + layout.count();
   const Real sign = conjugate ? Real(-1) : Real(1);
   for_each_pair_by_lane(layout, stride, [&](int64_t i, int64_t j, int64_t l) {
-    const Real ar = re[i], ai = im[i], br = re[j], bi = im[j];
-    const Real m00i = sign * m.m00_im[l], m01i = sign * m.m01_im[l];
-    const Real m10i = sign * m.m10_im[l], m11i = sign * m.m11_im[l];
-    re[i] = m.m00_re[l] * ar - m00i * ai + m.m01_re[l] * br - m01i * bi;
-    im[i] = m.m00_re[l] * ai + m00i * ar + m.m01_re[l] * bi + m01i * br;
-    re[j] = m.m10_re[l] * ar - m10i * ai + m.m11_re[l] * br - m11i * bi;
-    im[j] = m.m10_re[l] * ai + m10i * ar + m.m11_re[l] * bi + m11i * br;
+    pair_matrix_step(re, im, i, j, m.m00_re[l], sign * m.m00_im[l], m.m01_re[l],
+                     sign * m.m01_im[l], m.m10_re[l], sign * m.m10_im[l], m.m11_re[l],
+                     sign * m.m11_im[l]);
   });
 }
 
@@ -123,6 +126,21 @@ inline void conjugate_one_qubit_by_lane(Real* rho, const DensityLayout& layout, 
   apply_pair_matrix_by_lane(rho, layout, layout.column_stride(bit), u, true);
 }
 
+// The quad k, k + column, k + row, k + row + column of one plane -> S applied to
+// it; s(a, b) reads S's entry (a, b).
+template <class Real, class Entry>
+inline void superoperator_step(Real* plane, int64_t k, int64_t column, int64_t row, Entry&& s) {
+  const Real v[4] = {plane[k], plane[k + column], plane[k + row], plane[k + row + column]};
+  Real out[4];
+  for (int a = 0; a < 4; ++a) {
+    out[a] = s(a, 0) * v[0] + s(a, 1) * v[1] + s(a, 2) * v[2] + s(a, 3) * v[3];
+  }
+  plane[k] = out[0];
+  plane[k + column] = out[1];
+  plane[k + row] = out[2];
+  plane[k + row + column] = out[3];
+}
+
 // rho -> S(rho) for a channel's superoperator on wire bit `bit` (S is real).
 template <class Real>
 inline void apply_superoperator(Real* rho, const DensityLayout& layout, int bit,
@@ -131,13 +149,7 @@ inline void apply_superoperator(Real* rho, const DensityLayout& layout, int bit,
   const int64_t column = layout.column_stride(bit), row = layout.row_stride(bit);
   for (Real* plane : {rho, rho + count}) {
     for_each_quad(count, column, row, [&](int64_t k) {
-      const Real v0 = plane[k], v1 = plane[k + column], v2 = plane[k + row],
-                 v3 = plane[k + row + column];
-      plane[k] = s.m[0][0] * v0 + s.m[0][1] * v1 + s.m[0][2] * v2 + s.m[0][3] * v3;
-      plane[k + column] = s.m[1][0] * v0 + s.m[1][1] * v1 + s.m[1][2] * v2 + s.m[1][3] * v3;
-      plane[k + row] = s.m[2][0] * v0 + s.m[2][1] * v1 + s.m[2][2] * v2 + s.m[2][3] * v3;
-      plane[k + row + column] =
-          s.m[3][0] * v0 + s.m[3][1] * v1 + s.m[3][2] * v2 + s.m[3][3] * v3;
+      superoperator_step(plane, k, column, row, [&](int a, int b) { return s.m[a][b]; });
     });
   }
 }
@@ -150,16 +162,7 @@ inline void apply_superoperator_by_lane(Real* rho, const DensityLayout& layout, 
   const int64_t column = layout.column_stride(bit), row = layout.row_stride(bit);
   for (Real* plane : {rho, rho + count}) {
     for_each_quad_by_lane(layout, column, row, [&](int64_t k, int64_t l) {
-      const Real v[4] = {plane[k], plane[k + column], plane[k + row], plane[k + row + column]};
-      Real out[4];
-      for (int a = 0; a < 4; ++a) {
-        out[a] = s.m[a][0][l] * v[0] + s.m[a][1][l] * v[1] + s.m[a][2][l] * v[2] +
-                 s.m[a][3][l] * v[3];
-      }
-      plane[k] = out[0];
-      plane[k + column] = out[1];
-      plane[k + row] = out[2];
-      plane[k + row + column] = out[3];
+      superoperator_step(plane, k, column, row, [&](int a, int b) { return s.m[a][b][l]; });
     });
   }
 }
@@ -214,49 +217,44 @@ inline void quad_indices(int64_t k, int64_t m0, int64_t m1, int64_t (&index)[4])
   index[3] = k + m0 + m1;
 }
 
+// The quad of base k -> (c I - i t P) on it; t_even, t_odd: t times P's signs.
+template <class Real>
+inline void string_rotation_step(Real* re, Real* im, const StringAction& a, int64_t k,
+                                 int64_t m0, int64_t m1, Real c, Real t_even, Real t_odd) {
+  int64_t index[4];
+  quad_indices(k, m0, m1, index);
+  Real vr[4], vi[4];
+  for (int q = 0; q < 4; ++q) vr[q] = re[index[q]], vi[q] = im[index[q]];
+  for (int q = 0; q < 4; ++q) {
+    const int partner = a.flips ? q ^ 3 : q;
+    const Real ts = (q == 0 || q == 3) ? t_even : t_odd;
+    re[index[q]] = c * vr[q] + ts * vi[partner];
+    im[index[q]] = c * vi[q] - ts * vr[partner];
+  }
+}
+
 // v -> (c I - i t P) v on one side of rho (the index bits of strides m0, m1).
 template <class Real>
 inline void rotate_string_side(Real* rho, int64_t count, const StringAction& a, int64_t m0,
                                int64_t m1, Real c, Real t) {
-  Real* re = rho;
-  Real* im = rho + count;
   const int64_t low = m0 < m1 ? m0 : m1, high = m0 < m1 ? m1 : m0;
   const Real t_even = t * static_cast<Real>(a.even_sign), t_odd = t * static_cast<Real>(a.odd_sign);
   for_each_quad(count, low, high, [&](int64_t k) {
-    int64_t index[4];
-    quad_indices(k, m0, m1, index);
-    Real vr[4], vi[4];
-    for (int q = 0; q < 4; ++q) vr[q] = re[index[q]], vi[q] = im[index[q]];
-    for (int q = 0; q < 4; ++q) {
-      const int partner = a.flips ? q ^ 3 : q;
-      const Real ts = (q == 0 || q == 3) ? t_even : t_odd;
-      re[index[q]] = c * vr[q] + ts * vi[partner];
-      im[index[q]] = c * vi[q] - ts * vr[partner];
-    }
+    string_rotation_step(rho, rho + count, a, k, m0, m1, c, t_even, t_odd);
   });
 }
 
-// v -> (c_l I - i t_l P) v on one side of rho, one (c, t) per lane.
+// v -> (c_l I - i t_sign t_l P) v on one side of rho, one (c, t) per lane.
 template <class Real>
 inline void rotate_string_side_by_lane(Real* rho, const DensityLayout& layout,
                                        const StringAction& a, int64_t m0, int64_t m1,
                                        const Real* c, const Real* t, Real t_sign) {
-  Real* re = rho;
-  Real* im = rho + layout.count();
   const int64_t low = m0 < m1 ? m0 : m1, high = m0 < m1 ? m1 : m0;
   const Real even = t_sign * static_cast<Real>(a.even_sign);
   const Real odd = t_sign * static_cast<Real>(a.odd_sign);
   for_each_quad_by_lane(layout, low, high, [&](int64_t k, int64_t l) {
-    int64_t index[4];
-    quad_indices(k, m0, m1, index);
-    Real vr[4], vi[4];
-    for (int q = 0; q < 4; ++q) vr[q] = re[index[q]], vi[q] = im[index[q]];
-    for (int q = 0; q < 4; ++q) {
-      const int partner = a.flips ? q ^ 3 : q;
-      const Real ts = ((q == 0 || q == 3) ? even : odd) * t[l];
-      re[index[q]] = c[l] * vr[q] + ts * vi[partner];
-      im[index[q]] = c[l] * vi[q] - ts * vr[partner];
-    }
+    string_rotation_step(rho, rho + layout.count(), a, k, m0, m1, c[l], even * t[l],
+                         odd * t[l]);
   });
 }
 
