@@ -28,10 +28,14 @@ def gates(d_model: int, n_experts: int) -> list[tuple[str, torch.nn.Module]]:
     return [
         ("LinearGate (nn.Linear, no bias)", qm.LinearGate(d_model, n_experts)),
         ("QuantumGate, 3 qubits x 3 layers, expval", qm.QuantumGate(d_model, n_experts)),
-        ("QuantumGate, 8 qubits x 3 layers, expval",
-         qm.QuantumGate(d_model, n_experts, n_qubits=8)),
-        ("QuantumGate, 3 qubits x 3 layers, probs",
-         qm.QuantumGate(d_model, n_experts, readout="probs")),
+        (
+            "QuantumGate, 8 qubits x 3 layers, expval",
+            qm.QuantumGate(d_model, n_experts, n_qubits=8),
+        ),
+        (
+            "QuantumGate, 3 qubits x 3 layers, probs",
+            qm.QuantumGate(d_model, n_experts, readout="probs"),
+        ),
     ]
 
 
@@ -65,25 +69,45 @@ def main(argv: list[str] | None = None) -> int:
         gate_time = measure(gate_only, policy).median
         baseline = baseline if baseline is not None else step_time
         counts = gate.parameter_counts()
-        rows.append([name, f"{counts['classical']:,} + {counts['quantum']:,}",
-                     f"{gate_time * 1e3:.2f}", f"{step_time * 1e3:.1f}",
-                     f"{(step_time / baseline - 1) * 100:+.1f}%"])
-        print(f"{name}: gate {gate_time * 1e3:.2f} ms, step {step_time * 1e3:.1f} ms",
-              file=sys.stderr)
+        rows.append(
+            [
+                name,
+                f"{counts['classical']:,} + {counts['quantum']:,}",
+                f"{gate_time * 1e3:.2f}",
+                f"{step_time * 1e3:.1f}",
+                f"{(step_time / baseline - 1) * 100:+.1f}%",
+            ]
+        )
+        print(
+            f"{name}: gate {gate_time * 1e3:.2f} ms, step {step_time * 1e3:.1f} ms", file=sys.stderr
+        )
 
     isa = qm.active_isa()
     lines = ["# MoE layer step: quantum against classical router", ""]
-    lines += [f"- {label}: {value}" for label, value in machine_info(REPO, isa,
-                                                                     qm.supported_isas())]
+    lines += [
+        f"- {label}: {value}" for label, value in machine_info(REPO, isa, qm.supported_isas())
+    ]
     command = " ".join(["python benchmarks/bench_moe.py", *(argv or sys.argv[1:])])
     lines += [f"- command: `{command}`", ""]
-    lines += [f"One training step of `qmoe_torch.MoE`: d_model {args.d_model}, {args.experts} "
-              f"SwiGLU experts of hidden {args.hidden}, top-{args.k}, {args.tokens:,} tokens, "
-              "float32; forward, MSE + 0.01 aux + 0.001 z loss, backward. Medians of >= 10 "
-              "steps and >= 2 s. Overhead: the step against the LinearGate step of the same "
-              "run (target: under +10%).", ""]
-    lines += markdown_table(["gate", "parameters (classical + quantum)", "gate fwd+bwd ms",
-                             "MoE step ms", "overhead vs LinearGate"], rows, {1, 2, 3, 4})
+    lines += [
+        f"One training step of `qmoe_torch.MoE`: d_model {args.d_model}, {args.experts} "
+        f"SwiGLU experts of hidden {args.hidden}, top-{args.k}, {args.tokens:,} tokens, "
+        "float32; forward, MSE + 0.01 aux + 0.001 z loss, backward. Medians of >= 10 "
+        "steps and >= 2 s. Overhead: the step against the LinearGate step of the same "
+        "run (target: under +10%).",
+        "",
+    ]
+    lines += markdown_table(
+        [
+            "gate",
+            "parameters (classical + quantum)",
+            "gate fwd+bwd ms",
+            "MoE step ms",
+            "overhead vs LinearGate",
+        ],
+        rows,
+        {1, 2, 3, 4},
+    )
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:

@@ -86,8 +86,7 @@ def qmoe_forward(circuit: Circuit, diff_method: str) -> Forward:
     n = circuit.n_qubits
 
     def forward(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return ops.expval(x, w, program, n, masks, constants=constants,
-                          diff_method=diff_method)
+        return ops.expval(x, w, program, n, masks, constants=constants, diff_method=diff_method)
 
     return forward
 
@@ -136,7 +135,8 @@ def pennylane_forward(n_qubits: int, p: float) -> Forward:
     def forward(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         values = circuit(x, w.reshape(N_LAYERS, n_qubits, 3))
         return torch.stack([torch.as_tensor(v) for v in values], dim=-1).reshape(
-            x.shape[0], n_qubits)
+            x.shape[0], n_qubits
+        )
 
     return forward
 
@@ -254,15 +254,19 @@ def cells(with_pennylane: bool) -> list[Cell]:
     chosen = [Cell("reference", f64, False, "-"), Cell("reference", f64, True, "autograd")]
     for engine in ("density", "statevector"):
         chosen += [Cell(engine, dtype, False, "-") for dtype in (f32, f64)]
-        chosen += [Cell(engine, dtype, True, method)
-                   for method in ("adjoint", "parameter_shift") for dtype in (f32, f64)]
+        chosen += [
+            Cell(engine, dtype, True, method)
+            for method in ("adjoint", "parameter_shift")
+            for dtype in (f32, f64)
+        ]
     if with_pennylane:
         chosen += [Cell("pennylane", f64, False, "-"), Cell("pennylane", f64, True, "backprop")]
     return chosen
 
 
-def run_cell(workload: Workload, cell: Cell, args: argparse.Namespace,
-             policy: TimingPolicy) -> Result:
+def run_cell(
+    workload: Workload, cell: Cell, args: argparse.Namespace, policy: TimingPolicy
+) -> Result:
     """Probe at the reduced batch; time at the full batch unless that is estimated too slow."""
     small = min(args.reduced_batch, args.batch)
     probe = workload.call(cell, small, args.p)
@@ -281,8 +285,9 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).abs().max())
 
 
-def outputs_and_grads(forward: Forward, inputs: torch.Tensor, weights: torch.Tensor,
-                      grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def outputs_and_grads(
+    forward: Forward, inputs: torch.Tensor, weights: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
     x = inputs.clone().requires_grad_(True)
     w = weights.clone().requires_grad_(True)
     out = forward(x, w)
@@ -290,8 +295,9 @@ def outputs_and_grads(forward: Forward, inputs: torch.Tensor, weights: torch.Ten
     return out.detach(), dx, dw
 
 
-def check(workloads: list[Workload], args: argparse.Namespace,
-          with_pennylane: bool) -> tuple[list[list[str]], bool]:
+def check(
+    workloads: list[Workload], args: argparse.Namespace, with_pennylane: bool
+) -> tuple[list[list[str]], bool]:
     """Rows of the agreement table and whether every row is within its tolerance."""
     rows, ok = [], True
     for workload in workloads:
@@ -299,10 +305,10 @@ def check(workloads: list[Workload], args: argparse.Namespace,
         inputs, weights = workload.inputs[:batch], workload.weights
         grad = workload.grad[:batch]
         oracle = {
-            "density": outputs_and_grads(reference_forward(workload.noisy), inputs, weights,
-                                         grad),
-            "statevector": outputs_and_grads(reference_forward(workload.clean), inputs,
-                                             weights, grad),
+            "density": outputs_and_grads(reference_forward(workload.noisy), inputs, weights, grad),
+            "statevector": outputs_and_grads(
+                reference_forward(workload.clean), inputs, weights, grad
+            ),
         }
         candidates: list[tuple[str, str, torch.dtype, Forward]] = []
         for engine in ("density", "statevector"):
@@ -319,14 +325,28 @@ def check(workloads: list[Workload], args: argparse.Namespace,
             diffs = [max_abs(g, r) for g, r in zip(got, want, strict=True)]
             within = max(diffs) <= TOLERANCE[dtype]
             ok = ok and within
-            name = {"density": "qmoe density matrix", "statevector": "qmoe statevector",
-                    "pennylane": "PennyLane default.mixed"}[engine]
-            rows.append([str(workload.n_qubits), name, DTYPE_NAMES[dtype], method,
-                         *(f"{d:.1e}" for d in diffs), f"{TOLERANCE[dtype]:.0e}",
-                         "yes" if within else "**NO**"])
-            print(f"check n={workload.n_qubits} {name} {DTYPE_NAMES[dtype]} {method}: "
-                  f"max |diff| out {diffs[0]:.2e}, d/dinputs {diffs[1]:.2e}, "
-                  f"d/dweights {diffs[2]:.2e}", file=sys.stderr)
+            name = {
+                "density": "qmoe density matrix",
+                "statevector": "qmoe statevector",
+                "pennylane": "PennyLane default.mixed",
+            }[engine]
+            rows.append(
+                [
+                    str(workload.n_qubits),
+                    name,
+                    DTYPE_NAMES[dtype],
+                    method,
+                    *(f"{d:.1e}" for d in diffs),
+                    f"{TOLERANCE[dtype]:.0e}",
+                    "yes" if within else "**NO**",
+                ]
+            )
+            print(
+                f"check n={workload.n_qubits} {name} {DTYPE_NAMES[dtype]} {method}: "
+                f"max |diff| out {diffs[0]:.2e}, d/dinputs {diffs[1]:.2e}, "
+                f"d/dweights {diffs[2]:.2e}",
+                file=sys.stderr,
+            )
     return rows, ok
 
 
@@ -342,31 +362,47 @@ def result_rows(results: list[Result]) -> list[list[str]]:
     rows = []
     for r in results:
         cell = r.cell
-        ref = find("reference", torch.float64, cell.backward,
-                   "autograd" if cell.backward else "-")
+        ref = find("reference", torch.float64, cell.backward, "autograd" if cell.backward else "-")
         mark = " *" if r.extrapolated else ""
         ratio = "-"
         if ref is not None:
             ratio = f"{ref.per_sample / r.per_sample:,.1f}" + (
-                " *" if r.extrapolated or ref.extrapolated else "")
+                " *" if r.extrapolated or ref.extrapolated else ""
+            )
         noise = "-"
         if cell.engine == "density":
             clean = find("statevector", cell.dtype, cell.backward, cell.method)
             if clean is not None:
                 noise = f"{r.per_sample / clean.per_sample:,.0f}"
         batch = f"{r.batch_run:,}" + (" (extrapolated)" if r.extrapolated else "")
-        rows.append([cell.label, batch, format_seconds_ms(r.median) + mark,
-                     format_seconds_ms(r.min) + mark, format_rate(1.0 / r.per_sample), ratio,
-                     noise])
+        rows.append(
+            [
+                cell.label,
+                batch,
+                format_seconds_ms(r.median) + mark,
+                format_seconds_ms(r.min) + mark,
+                format_rate(1.0 / r.per_sample),
+                ratio,
+                noise,
+            ]
+        )
     return rows
 
 
-def report(args: argparse.Namespace, argv: list[str] | None, check_rows: list[list[str]],
-           results: dict[int, list[Result]], pennylane: str | None, elapsed: float,
-           policy: TimingPolicy) -> str:
+def report(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    check_rows: list[list[str]],
+    results: dict[int, list[Result]],
+    pennylane: str | None,
+    elapsed: float,
+    policy: TimingPolicy,
+) -> str:
     lines = ["# Noisy router: the density-matrix engine against the reference", ""]
-    lines += [f"- {label}: {value}"
-              for label, value in machine_info(REPO, qm.active_isa(), qm.supported_isas())]
+    lines += [
+        f"- {label}: {value}"
+        for label, value in machine_info(REPO, qm.active_isa(), qm.supported_isas())
+    ]
     lines.append(f"- PennyLane: {pennylane if pennylane else 'not installed (import failed)'}")
     command = " ".join(["python benchmarks/bench_noise.py", *(argv or sys.argv[1:])])
     lines += [f"- command: `{command}`", f"- run time: {elapsed:.0f} s", ""]
@@ -386,8 +422,11 @@ def report(args: argparse.Namespace, argv: list[str] | None, check_rows: list[li
         "timings below are only taken when every row is within its tolerance.",
         "",
     ]
-    lines += markdown_table(["n", "engine", "dtype", "method", "outputs", "d/dinputs",
-                             "d/dweights", "tolerance", "ok"], check_rows, {0, 4, 5, 6, 7})
+    lines += markdown_table(
+        ["n", "engine", "dtype", "method", "outputs", "d/dinputs", "d/dweights", "tolerance", "ok"],
+        check_rows,
+        {0, 4, 5, 6, 7},
+    )
     lines += [
         "",
         "## Timings",
@@ -408,18 +447,32 @@ def report(args: argparse.Namespace, argv: list[str] | None, check_rows: list[li
     for n_qubits, rows in results.items():
         lines += ["", f"### {n_qubits} qubits", ""]
         lines += markdown_table(
-            ["cell", "batch run", f"median ms (batch {args.batch:,})", "min ms", "samples/s",
-             "ref / this", "x noiseless"], result_rows(rows), {1, 2, 3, 4, 5, 6})
+            [
+                "cell",
+                "batch run",
+                f"median ms (batch {args.batch:,})",
+                "min ms",
+                "samples/s",
+                "ref / this",
+                "x noiseless",
+            ],
+            result_rows(rows),
+            {1, 2, 3, 4, 5, 6},
+        )
     lines.append("")
     if pennylane is None:
-        lines.append("PennyLane default.mixed (the issue's peer) was not timed: `import "
-                     "pennylane` failed on this machine. With PennyLane installed the same "
-                     "script adds its forward and fwd+bwd (torch interface, backprop, "
-                     "broadcasting over the batch, float64) rows and its agreement check.")
+        lines.append(
+            "PennyLane default.mixed (the issue's peer) was not timed: `import "
+            "pennylane` failed on this machine. With PennyLane installed the same "
+            "script adds its forward and fwd+bwd (torch interface, backprop, "
+            "broadcasting over the batch, float64) rows and its agreement check."
+        )
     else:
-        lines.append(f"PennyLane {pennylane} default.mixed: torch interface, "
-                     "diff_method=\"backprop\", one QNode call per batch (broadcasting), "
-                     "float64.")
+        lines.append(
+            f"PennyLane {pennylane} default.mixed: torch interface, "
+            'diff_method="backprop", one QNode call per batch (broadcasting), '
+            "float64."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -435,21 +488,33 @@ def _int_list(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
     add("--qubits", type=_int_list, default=[2, 6], help="qubit counts (default: 2,6)")
     add("--batch", type=int, default=4096, help="samples per call (default: 4096)")
     add("--p", type=float, default=0.05, help="depolarizing probability (default: 0.05)")
-    add("--max-call-seconds", type=float, default=15.0,
+    add(
+        "--max-call-seconds",
+        type=float,
+        default=15.0,
         help="a cell whose single full-batch call is estimated longer runs at --reduced-batch "
-        "and is extrapolated (default: 15)")
-    add("--reduced-batch", type=int, default=64,
-        help="batch of the probe call and of extrapolated cells (default: 64)")
-    add("--check-batch", type=int, default=64,
-        help="samples of the agreement check (default: 64)")
-    add("--min-time", type=float, default=1.0,
-        help="seconds of timed calls per cell, at least (default: 1)")
+        "and is extrapolated (default: 15)",
+    )
+    add(
+        "--reduced-batch",
+        type=int,
+        default=64,
+        help="batch of the probe call and of extrapolated cells (default: 64)",
+    )
+    add("--check-batch", type=int, default=64, help="samples of the agreement check (default: 64)")
+    add(
+        "--min-time",
+        type=float,
+        default=1.0,
+        help="seconds of timed calls per cell, at least (default: 1)",
+    )
     add("--out", type=Path, help="write the markdown report here too")
     args = parser.parse_args(argv)
     if not 0 <= args.p <= 1:
@@ -470,28 +535,48 @@ def main(argv: list[str] | None = None) -> int:
 
     check_rows, ok = check(workloads, args, pennylane is not None)
     if not ok:
-        print("qmoe disagrees with the reference beyond tolerance: no timings taken",
-              file=sys.stderr)
-        print("\n".join(markdown_table(
-            ["n", "engine", "dtype", "method", "outputs", "d/dinputs", "d/dweights",
-             "tolerance", "ok"], check_rows, {0, 4, 5, 6, 7})))
+        print(
+            "qmoe disagrees with the reference beyond tolerance: no timings taken", file=sys.stderr
+        )
+        print(
+            "\n".join(
+                markdown_table(
+                    [
+                        "n",
+                        "engine",
+                        "dtype",
+                        "method",
+                        "outputs",
+                        "d/dinputs",
+                        "d/dweights",
+                        "tolerance",
+                        "ok",
+                    ],
+                    check_rows,
+                    {0, 4, 5, 6, 7},
+                )
+            )
+        )
         return 1
 
-    policy = TimingPolicy(min_time=args.min_time, min_repeats=5, max_time=6.0,
-                          slow_repeats=3, warmup_time=0.05)
+    policy = TimingPolicy(
+        min_time=args.min_time, min_repeats=5, max_time=6.0, slow_repeats=3, warmup_time=0.05
+    )
     results: dict[int, list[Result]] = {}
     for workload in workloads:
         results[workload.n_qubits] = []
         for cell in cells(pennylane is not None):
             result = run_cell(workload, cell, args, policy)
             results[workload.n_qubits].append(result)
-            print(f"n={workload.n_qubits} {cell.label}: batch {result.batch_run}, median "
-                  f"{result.timing.median * 1e3:.2f} ms per call ({result.timing.repeats} "
-                  f"calls), {result.median * 1e3:.1f} ms at batch {args.batch}"
-                  + (" (extrapolated)" if result.extrapolated else ""), file=sys.stderr)
+            print(
+                f"n={workload.n_qubits} {cell.label}: batch {result.batch_run}, median "
+                f"{result.timing.median * 1e3:.2f} ms per call ({result.timing.repeats} "
+                f"calls), {result.median * 1e3:.1f} ms at batch {args.batch}"
+                + (" (extrapolated)" if result.extrapolated else ""),
+                file=sys.stderr,
+            )
 
-    text = report(args, argv, check_rows, results, pennylane, time.perf_counter() - start,
-                  policy)
+    text = report(args, argv, check_rows, results, pennylane, time.perf_counter() - start, policy)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

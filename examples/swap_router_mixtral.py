@@ -21,8 +21,9 @@ from tqdm import tqdm
 from qmoe_torch.integrations.huggingface import replace_routers
 
 
-def synthetic_batch(batch: int, length: int, vocab: int, generator: torch.Generator
-                    ) -> torch.Tensor:
+def synthetic_batch(
+    batch: int, length: int, vocab: int, generator: torch.Generator
+) -> torch.Tensor:
     """Sequences counting up from a random start, modulo the vocabulary."""
     start = torch.randint(0, vocab, (batch, 1), generator=generator)
     return (start + torch.arange(length)) % vocab
@@ -45,9 +46,17 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     config = transformers.MixtralConfig(
-        vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, num_local_experts=args.experts,
-        num_experts_per_tok=2, max_position_embeddings=64, router_aux_loss_coef=0.02)
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=args.experts,
+        num_experts_per_tok=2,
+        max_position_embeddings=64,
+        router_aux_loss_coef=0.02,
+    )
     model = transformers.MixtralForCausalLM(config)
     replaced = replace_routers(model, n_qubits=args.qubits, layers=args.layers)
     print(f"replaced {len(replaced)} routers: {', '.join(replaced)}")

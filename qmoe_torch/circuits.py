@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 import torch
 
+from qmoe_torch.layout import WeightBlock
 from qmoe_torch.opcodes import Opcode, ParamSource
 from qmoe_torch.program import Op, check_n_qubits, decode_op, parse_program
 from qmoe_torch.qasm import program_to_qasm
@@ -54,38 +54,6 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
-class WeightBlock:
-    """A named, contiguous block of the flat weight vector, laid out row-major."""
-
-    name: str
-    offset: int
-    shape: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        """Number of weights in the block."""
-        return math.prod(self.shape)
-
-    @property
-    def indices(self) -> range:
-        """The flat weight indices of the block."""
-        return range(self.offset, self.offset + self.size)
-
-    def index(self, *position: int) -> int:
-        """Flat weight index of ``block[position]`` (row-major)."""
-        if len(position) != len(self.shape):
-            raise ValueError(f"weight block {self.name!r} has shape {self.shape}, "
-                             f"got position {position}")
-        flat = 0
-        for i, extent in zip(position, self.shape, strict=True):
-            if not 0 <= i < extent:
-                raise IndexError(f"position {position} is outside weight block "
-                                 f"{self.name!r} of shape {self.shape}")
-            flat = flat * extent + i
-        return self.offset + flat
-
-
 def _int_or_list(values: int | Iterable[int]) -> list[int]:
     try:
         return [operator.index(values)]
@@ -96,11 +64,20 @@ def _int_or_list(values: int | Iterable[int]) -> list[int]:
 def _param(
     input: int | None, weight: int | None, constant: float | None
 ) -> tuple[ParamSource, int | float]:
-    given = [(s, v) for s, v in ((ParamSource.INPUT, input), (ParamSource.WEIGHT, weight),
-                                 (ParamSource.CONSTANT, constant)) if v is not None]
+    given = [
+        (s, v)
+        for s, v in (
+            (ParamSource.INPUT, input),
+            (ParamSource.WEIGHT, weight),
+            (ParamSource.CONSTANT, constant),
+        )
+        if v is not None
+    ]
     if len(given) != 1:
-        raise ValueError("a parameterised operation needs exactly one of input=<column>, "
-                         f"weight=<index>, constant=<value>; got {len(given)}")
+        raise ValueError(
+            "a parameterised operation needs exactly one of input=<column>, "
+            f"weight=<index>, constant=<value>; got {len(given)}"
+        )
     return given[0]
 
 
@@ -123,8 +100,9 @@ class Circuit:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_program(cls, n_qubits: int, program: Iterable[int],
-                     constants: Sequence[float] = ()) -> Circuit:
+    def from_program(
+        cls, n_qubits: int, program: Iterable[int], constants: Sequence[float] = ()
+    ) -> Circuit:
         """Circuit holding an existing flat program (validated) and its constants."""
         circuit = cls(n_qubits)
         circuit._constants = [float(c) for c in constants]
@@ -132,8 +110,13 @@ class Circuit:
             circuit.add(op.opcode, op.wires(), op.source, op.index)
         return circuit
 
-    def add(self, opcode: int, wires: int | Sequence[int],
-            source: int = ParamSource.NONE, index: int = -1) -> Circuit:
+    def add(
+        self,
+        opcode: int,
+        wires: int | Sequence[int],
+        source: int = ParamSource.NONE,
+        index: int = -1,
+    ) -> Circuit:
         """Append one operation in program terms; raises ValueError if it is not valid."""
         wire_list = _int_or_list(wires)
         if len(wire_list) not in (1, 2):
@@ -141,11 +124,12 @@ class Circuit:
         words = [opcode, wire_list[0], wire_list[1] if len(wire_list) == 2 else -1, source, index]
         op = decode_op(len(self._ops), words, self.n_qubits)
         if len(op.wires()) != len(wire_list):
-            raise ValueError(f"{op.opcode.name} acts on {len(op.wires())} wire(s), "
-                             f"got {wire_list}")
+            raise ValueError(f"{op.opcode.name} acts on {len(op.wires())} wire(s), got {wire_list}")
         if op.source == ParamSource.CONSTANT and op.index >= len(self._constants):
-            raise ValueError(f"{op.opcode.name}: constant index {op.index} is out of range "
-                             f"({len(self._constants)} constants; use add_constant)")
+            raise ValueError(
+                f"{op.opcode.name}: constant index {op.index} is out of range "
+                f"({len(self._constants)} constants; use add_constant)"
+            )
         self._ops.append(op)
         return self
 
@@ -222,8 +206,14 @@ class Circuit:
                 copy._ops.append(self._ops[position])
         return copy
 
-    def _rotation(self, opcode: Opcode, wires: Sequence[int], input: int | None,
-                  weight: int | None, constant: float | None) -> Circuit:
+    def _rotation(
+        self,
+        opcode: Opcode,
+        wires: Sequence[int],
+        input: int | None,
+        weight: int | None,
+        constant: float | None,
+    ) -> Circuit:
         source, value = _param(input, weight, constant)
         if source == ParamSource.CONSTANT:
             index = self.add_constant(value)
@@ -271,53 +261,116 @@ class Circuit:
         """Swap two wires."""
         return self.add(Opcode.SWAP, (wire0, wire1))
 
-    def rx(self, wire: int, *, input: int | None = None, weight: int | None = None,
-           constant: float | None = None) -> Circuit:
+    def rx(
+        self,
+        wire: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """RX(t) = exp(-i t/2 X)."""
         return self._rotation(Opcode.RX, (wire,), input, weight, constant)
 
-    def ry(self, wire: int, *, input: int | None = None, weight: int | None = None,
-           constant: float | None = None) -> Circuit:
+    def ry(
+        self,
+        wire: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """RY(t) = exp(-i t/2 Y)."""
         return self._rotation(Opcode.RY, (wire,), input, weight, constant)
 
-    def rz(self, wire: int, *, input: int | None = None, weight: int | None = None,
-           constant: float | None = None) -> Circuit:
+    def rz(
+        self,
+        wire: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """RZ(t) = exp(-i t/2 Z)."""
         return self._rotation(Opcode.RZ, (wire,), input, weight, constant)
 
-    def ising_xx(self, wire0: int, wire1: int, *, input: int | None = None,
-                 weight: int | None = None, constant: float | None = None) -> Circuit:
+    def ising_xx(
+        self,
+        wire0: int,
+        wire1: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """IsingXX(t) = exp(-i t/2 X x X)."""
         return self._rotation(Opcode.ISING_XX, (wire0, wire1), input, weight, constant)
 
-    def ising_yy(self, wire0: int, wire1: int, *, input: int | None = None,
-                 weight: int | None = None, constant: float | None = None) -> Circuit:
+    def ising_yy(
+        self,
+        wire0: int,
+        wire1: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """IsingYY(t) = exp(-i t/2 Y x Y)."""
         return self._rotation(Opcode.ISING_YY, (wire0, wire1), input, weight, constant)
 
-    def ising_zz(self, wire0: int, wire1: int, *, input: int | None = None,
-                 weight: int | None = None, constant: float | None = None) -> Circuit:
+    def ising_zz(
+        self,
+        wire0: int,
+        wire1: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """IsingZZ(t) = exp(-i t/2 Z x Z)."""
         return self._rotation(Opcode.ISING_ZZ, (wire0, wire1), input, weight, constant)
 
-    def depolarizing(self, wire: int, *, input: int | None = None, weight: int | None = None,
-                     constant: float | None = None) -> Circuit:
+    def depolarizing(
+        self,
+        wire: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """Depolarizing channel with probability p (density-matrix engine only)."""
         return self._rotation(Opcode.DEPOLARIZING, (wire,), input, weight, constant)
 
-    def amplitude_damping(self, wire: int, *, input: int | None = None,
-                          weight: int | None = None, constant: float | None = None) -> Circuit:
+    def amplitude_damping(
+        self,
+        wire: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """Amplitude damping channel with probability gamma (density-matrix engine only)."""
         return self._rotation(Opcode.AMPLITUDE_DAMPING, (wire,), input, weight, constant)
 
-    def phase_damping(self, wire: int, *, input: int | None = None, weight: int | None = None,
-                      constant: float | None = None) -> Circuit:
+    def phase_damping(
+        self,
+        wire: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """Phase damping channel with probability gamma (density-matrix engine only)."""
         return self._rotation(Opcode.PHASE_DAMPING, (wire,), input, weight, constant)
 
-    def bit_flip(self, wire: int, *, input: int | None = None, weight: int | None = None,
-                 constant: float | None = None) -> Circuit:
+    def bit_flip(
+        self,
+        wire: int,
+        *,
+        input: int | None = None,
+        weight: int | None = None,
+        constant: float | None = None,
+    ) -> Circuit:
         """Bit-flip channel with probability p (density-matrix engine only)."""
         return self._rotation(Opcode.BIT_FLIP, (wire,), input, weight, constant)
 
@@ -391,15 +444,18 @@ class Circuit:
         missing = set(self._blocks) - set(values)
         unknown = set(values) - set(self._blocks)
         if missing or unknown:
-            raise ValueError(f"pack_weights: missing blocks {sorted(missing)}, "
-                             f"unknown blocks {sorted(unknown)}")
+            raise ValueError(
+                f"pack_weights: missing blocks {sorted(missing)}, unknown blocks {sorted(unknown)}"
+            )
         pieces: list[torch.Tensor] = []
         position = 0
         for block in sorted(self._blocks.values(), key=lambda b: b.offset):
             value = torch.as_tensor(values[block.name])
             if tuple(value.shape) != block.shape:
-                raise ValueError(f"pack_weights: block {block.name!r} has shape {block.shape}, "
-                                 f"got {tuple(value.shape)}")
+                raise ValueError(
+                    f"pack_weights: block {block.name!r} has shape {block.shape}, "
+                    f"got {tuple(value.shape)}"
+                )
             pieces.append(value.new_zeros(block.offset - position))
             pieces.append(value.reshape(-1))
             position = block.offset + block.size
@@ -411,13 +467,17 @@ class Circuit:
     def unpack_weights(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of a flat weights vector, one per block, in the block's shape."""
         if weights.dim() != 1 or weights.shape[0] < self.n_weights:
-            raise ValueError(f"weights must have shape [{self.n_weights}], "
-                             f"got {list(weights.shape)}")
-        return {name: weights[block.offset:block.offset + block.size].reshape(block.shape)
-                for name, block in self._blocks.items()}
+            raise ValueError(
+                f"weights must have shape [{self.n_weights}], got {list(weights.shape)}"
+            )
+        return {
+            name: weights[block.offset : block.offset + block.size].reshape(block.shape)
+            for name, block in self._blocks.items()
+        }
 
-    def to_qasm(self, inputs_row: Any = None, weights: Any = None,
-                initial_state: Any = None) -> str:
+    def to_qasm(
+        self, inputs_row: Any = None, weights: Any = None, initial_state: Any = None
+    ) -> str:
         """OpenQASM 3 text of the circuit for ONE sample, every angle a float64 literal.
 
         ``inputs_row`` is that sample's feature vector ``[F]``, ``weights`` the flat weights
@@ -428,14 +488,19 @@ class Circuit:
         prepend your own state-preparation circuit instead.
         """
         if initial_state is not None:
-            raise ValueError("to_qasm cannot express an initial_state: preparing an arbitrary "
-                             "state needs a state-preparation circuit, which qmoe does not emit")
-        return program_to_qasm(self.n_qubits, self._ops, self._constants, inputs_row, weights,
-                               self.readout)
+            raise ValueError(
+                "to_qasm cannot express an initial_state: preparing an arbitrary "
+                "state needs a state-preparation circuit, which qmoe does not emit"
+            )
+        return program_to_qasm(
+            self.n_qubits, self._ops, self._constants, inputs_row, weights, self.readout
+        )
 
     def __len__(self) -> int:
         return len(self._ops)
 
     def __repr__(self) -> str:
-        return (f"Circuit(n_qubits={self.n_qubits}, n_ops={len(self._ops)}, "
-                f"n_inputs={self.n_inputs}, n_weights={self.n_weights})")
+        return (
+            f"Circuit(n_qubits={self.n_qubits}, n_ops={len(self._ops)}, "
+            f"n_inputs={self.n_inputs}, n_weights={self.n_weights})"
+        )

@@ -20,8 +20,9 @@ class MLPExpert(nn.Module):
 
     def __init__(self, d_model: int, d_hidden: int, d_out: int | None = None) -> None:
         super().__init__()
-        self.layers = nn.Sequential(nn.Linear(d_model, d_hidden), nn.GELU(),
-                                    nn.Linear(d_hidden, d_out or d_model))
+        self.layers = nn.Sequential(
+            nn.Linear(d_model, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out or d_model)
+        )
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.layers(hidden)
@@ -40,8 +41,9 @@ class SwiGLUExpert(nn.Module):
         return self.down_proj(nn.functional.silu(self.gate_proj(hidden)) * self.up_proj(hidden))
 
 
-def make_expert(kind: ExpertKind, d_model: int, d_hidden: int, d_out: int | None = None
-                ) -> nn.Module:
+def make_expert(
+    kind: ExpertKind, d_model: int, d_hidden: int, d_out: int | None = None
+) -> nn.Module:
     if kind == "mlp":
         return MLPExpert(d_model, d_hidden, d_out)
     if kind == "swiglu":
@@ -59,16 +61,26 @@ class QuantumExpert(nn.Module):
     ``Linear(n_qubits, d_out)``.
     """
 
-    def __init__(self, d_model: int, n_qubits: int, d_out: int, *, layers: int = 2,
-                 embedding: Literal["amplitude", "angle"] = "amplitude",
-                 diff_method: ops.DiffMethod = "adjoint") -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_qubits: int,
+        d_out: int,
+        *,
+        layers: int = 2,
+        embedding: Literal["amplitude", "angle"] = "amplitude",
+        diff_method: ops.DiffMethod = "adjoint",
+    ) -> None:
         super().__init__()
         if embedding not in ("amplitude", "angle"):
-            raise ValueError(f"QuantumExpert: embedding={embedding!r}, expected 'amplitude' "
-                             "or 'angle'")
+            raise ValueError(
+                f"QuantumExpert: embedding={embedding!r}, expected 'amplitude' or 'angle'"
+            )
         if embedding == "amplitude" and d_model > 2**n_qubits:
-            raise ValueError(f"QuantumExpert: amplitude embedding of d_model={d_model} "
-                             f"features needs 2**n_qubits >= {d_model}, got n_qubits={n_qubits}")
+            raise ValueError(
+                f"QuantumExpert: amplitude embedding of d_model={d_model} "
+                f"features needs 2**n_qubits >= {d_model}, got n_qubits={n_qubits}"
+            )
         self.d_model, self.n_qubits, self.embedding = d_model, n_qubits, embedding
         self.diff_method = diff_method
         circuit = Circuit(n_qubits)
@@ -89,12 +101,23 @@ class QuantumExpert(nn.Module):
         else:
             # a zero token has no direction: it starts from |0...0> instead
             zero = tokens.abs().sum(-1, keepdim=True) == 0
-            tokens = torch.where(zero, nn.functional.one_hot(
-                torch.zeros(len(tokens), dtype=torch.long), self.d_model).to(tokens.dtype),
-                tokens)
+            tokens = torch.where(
+                zero,
+                nn.functional.one_hot(torch.zeros(len(tokens), dtype=torch.long), self.d_model).to(
+                    tokens.dtype
+                ),
+                tokens,
+            )
             state = amplitude_embedding(tokens, self.n_qubits, pad_with=0.0)
             angles = tokens[:, :0]
-        values = ops.expval(angles, self.circuit_weights, self._program, self.n_qubits,
-                            self._z_masks, initial_state=state, diff_method=self.diff_method)
+        values = ops.expval(
+            angles,
+            self.circuit_weights,
+            self._program,
+            self.n_qubits,
+            self._z_masks,
+            initial_state=state,
+            diff_method=self.diff_method,
+        )
         out = self.readout(values)
         return out.reshape(*hidden.shape[:-1], -1).to(hidden.dtype)

@@ -33,8 +33,10 @@ _PROBABILITY_FLOOR = 1e-12
 
 def _check_hidden(hidden: torch.Tensor, d_model: int, gate: str) -> None:
     if hidden.dim() < 1 or hidden.shape[-1] != d_model:
-        raise ValueError(f"{gate}: hidden must have d_model={d_model} as its last dimension, "
-                         f"got shape {tuple(hidden.shape)}")
+        raise ValueError(
+            f"{gate}: hidden must have d_model={d_model} as its last dimension, "
+            f"got shape {tuple(hidden.shape)}"
+        )
 
 
 def _default_qubits(n_experts: int, readout: Readout) -> int:
@@ -83,45 +85,68 @@ class QuantumGate(nn.Module):
     readout (shot estimates are differentiated by the shot-based parameter-shift rule).
     """
 
-    def __init__(self, d_model: int, n_experts: int, n_qubits: int | None = None, *,
-                 layers: int = 3, embedding: str = "X", readout: Readout = "expval",
-                 entangler: Entangler = "strong", reuploads: int = 1,
-                 angle_range: float = math.pi, diff_method: ops.DiffMethod = "adjoint",
-                 noise: NoiseModel | None = None, projection: bool = True,
-                 dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_experts: int,
+        n_qubits: int | None = None,
+        *,
+        layers: int = 3,
+        embedding: str = "X",
+        readout: Readout = "expval",
+        entangler: Entangler = "strong",
+        reuploads: int = 1,
+        angle_range: float = math.pi,
+        diff_method: ops.DiffMethod = "adjoint",
+        noise: NoiseModel | None = None,
+        projection: bool = True,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
         if d_model < 1 or n_experts < 1:
-            raise ValueError(f"QuantumGate: d_model and n_experts must be >= 1, got "
-                             f"{d_model} and {n_experts}")
+            raise ValueError(
+                f"QuantumGate: d_model and n_experts must be >= 1, got {d_model} and {n_experts}"
+            )
         if readout not in ("expval", "probs", "parity"):
-            raise ValueError(f"QuantumGate: readout={readout!r}, expected 'expval', 'probs' "
-                             "or 'parity'")
+            raise ValueError(
+                f"QuantumGate: readout={readout!r}, expected 'expval', 'probs' or 'parity'"
+            )
         if entangler not in ("strong", "basic"):
-            raise ValueError(f"QuantumGate: entangler={entangler!r}, expected 'strong' or "
-                             "'basic'")
+            raise ValueError(f"QuantumGate: entangler={entangler!r}, expected 'strong' or 'basic'")
         if layers < 0 or reuploads < 1:
-            raise ValueError(f"QuantumGate: layers must be >= 0 and reuploads >= 1, got "
-                             f"{layers} and {reuploads}")
+            raise ValueError(
+                f"QuantumGate: layers must be >= 0 and reuploads >= 1, got {layers} and {reuploads}"
+            )
         if diff_method not in ("adjoint", "parameter_shift"):
-            raise ValueError(f"QuantumGate: diff_method={diff_method!r}, expected 'adjoint' "
-                             "or 'parameter_shift'")
+            raise ValueError(
+                f"QuantumGate: diff_method={diff_method!r}, expected 'adjoint' or 'parameter_shift'"
+            )
         if n_qubits is None:
             n_qubits = _default_qubits(n_experts, readout) if projection else d_model
         if not projection and d_model != n_qubits:
-            raise ValueError(f"QuantumGate: projection=False embeds the d_model={d_model} "
-                             f"features directly and needs n_qubits == d_model, got {n_qubits}")
+            raise ValueError(
+                f"QuantumGate: projection=False embeds the d_model={d_model} "
+                f"features directly and needs n_qubits == d_model, got {n_qubits}"
+            )
         if readout == "probs" and n_experts > 2**n_qubits:
-            raise ValueError(f"QuantumGate: readout='probs' gives 2**n_qubits = {2**n_qubits} "
-                             f"scores, fewer than n_experts={n_experts}")
+            raise ValueError(
+                f"QuantumGate: readout='probs' gives 2**n_qubits = {2**n_qubits} "
+                f"scores, fewer than n_experts={n_experts}"
+            )
         if readout == "parity" and n_experts > 2**n_qubits - 1:
-            raise ValueError(f"QuantumGate: readout='parity' gives 2**n_qubits - 1 = "
-                             f"{2**n_qubits - 1} Z strings, fewer than n_experts={n_experts}")
+            raise ValueError(
+                f"QuantumGate: readout='parity' gives 2**n_qubits - 1 = "
+                f"{2**n_qubits - 1} Z strings, fewer than n_experts={n_experts}"
+            )
         self.d_model, self.n_experts, self.n_qubits = d_model, n_experts, n_qubits
         self.readout, self.angle_range, self.diff_method = readout, angle_range, diff_method
 
         circuit = Circuit(n_qubits)
-        template = (StronglyEntanglingLayers(layers) if entangler == "strong"
-                    else BasicEntanglerLayers(layers))
+        template = (
+            StronglyEntanglingLayers(layers)
+            if entangler == "strong"
+            else BasicEntanglerLayers(layers)
+        )
         if reuploads == 1:
             circuit.append(AngleEmbedding(embedding))
             if layers:
@@ -131,16 +156,22 @@ class QuantumGate(nn.Module):
         if readout == "probs":
             circuit.measure_probs()
         else:
-            masks = ([1 << w for w in range(n_qubits)] if readout == "expval"
-                     else _parity_masks(n_qubits, n_experts))
+            masks = (
+                [1 << w for w in range(n_qubits)]
+                if readout == "expval"
+                else _parity_masks(n_qubits, n_experts)
+            )
             circuit.measure_expval([[w for w in range(n_qubits) if m >> w & 1] for m in masks])
         if noise is not None and not isinstance(noise, NoiseModel):
             raise TypeError(f"QuantumGate: noise must be a NoiseModel, got {noise!r}")
         self.noise = noise
         if noise is not None:
             circuit = noise.apply(circuit)
-        self.generator = (torch.Generator().manual_seed(noise.seed)
-                          if noise is not None and noise.seed is not None else None)
+        self.generator = (
+            torch.Generator().manual_seed(noise.seed)
+            if noise is not None and noise.seed is not None
+            else None
+        )
         self.circuit = circuit
         # built once: every forward passes the same lists to the operator
         self._program = circuit.program
@@ -149,7 +180,8 @@ class QuantumGate(nn.Module):
 
         self.projection = nn.Linear(d_model, n_qubits, dtype=dtype) if projection else None
         self.circuit_weights = nn.Parameter(
-            torch.rand(circuit.n_weights, dtype=dtype) * (2 * math.pi))
+            torch.rand(circuit.n_weights, dtype=dtype) * (2 * math.pi)
+        )
         self.adapter = nn.Linear(n_qubits, n_experts, dtype=dtype) if readout == "expval" else None
         self.scale = nn.Parameter(torch.ones((), dtype=dtype)) if readout == "parity" else None
 
@@ -165,20 +197,28 @@ class QuantumGate(nn.Module):
         angles = self.angles(hidden)
         kwargs = dict(constants=self._constants, diff_method=self.diff_method)
         if self.noise is not None and self.noise.changes_measurement:
-            values = measure(self.circuit, angles, self.circuit_weights, noise=self.noise,
-                             generator=self.generator, diff_method=self.diff_method)
+            values = measure(
+                self.circuit,
+                angles,
+                self.circuit_weights,
+                noise=self.noise,
+                generator=self.generator,
+                diff_method=self.diff_method,
+            )
             if self.readout == "probs":
                 logits = torch.log(values[:, : self.n_experts].clamp_min(0) + _PROBABILITY_FLOOR)
             else:
                 logits = self.adapter(values) if self.adapter is not None else self.scale * values
             return logits.reshape(*hidden.shape[:-1], self.n_experts).to(hidden.dtype)
         if self.readout == "probs":
-            probabilities = ops.probs(angles, self.circuit_weights, self._program, self.n_qubits,
-                                      **kwargs)
+            probabilities = ops.probs(
+                angles, self.circuit_weights, self._program, self.n_qubits, **kwargs
+            )
             logits = torch.log(probabilities[:, : self.n_experts] + _PROBABILITY_FLOOR)
         else:
-            values = ops.expval(angles, self.circuit_weights, self._program, self.n_qubits,
-                                self._z_masks, **kwargs)
+            values = ops.expval(
+                angles, self.circuit_weights, self._program, self.n_qubits, self._z_masks, **kwargs
+            )
             logits = self.adapter(values) if self.adapter is not None else self.scale * values
         return logits.reshape(*hidden.shape[:-1], self.n_experts).to(hidden.dtype)
 
@@ -190,16 +230,24 @@ class QuantumGate(nn.Module):
 
     def extra_repr(self) -> str:
         noise = "" if self.noise is None else f", noise={self.noise}"
-        return (f"d_model={self.d_model}, n_experts={self.n_experts}, n_qubits={self.n_qubits}, "
-                f"readout={self.readout!r}, ops={len(self.circuit)}{noise}")
+        return (
+            f"d_model={self.d_model}, n_experts={self.n_experts}, n_qubits={self.n_qubits}, "
+            f"readout={self.readout!r}, ops={len(self.circuit)}{noise}"
+        )
 
 
 class LinearGate(nn.Module):
     """The classical router: ``nn.Linear(d_model, n_experts, bias=bias)``, bias-free by
     default as in Mixtral-style models (the paper's linear router has one)."""
 
-    def __init__(self, d_model: int, n_experts: int, *, bias: bool = False,
-                 dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_experts: int,
+        *,
+        bias: bool = False,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
         self.d_model, self.n_experts = d_model, n_experts
         self.linear = nn.Linear(d_model, n_experts, bias=bias, dtype=dtype)
@@ -226,26 +274,39 @@ class MLPGate(nn.Module):
     of hidden 2, 4, ..., 64 for 2 features and 2 experts have 12, 22, ..., 322 parameters.
     """
 
-    def __init__(self, d_model: int, n_experts: int, hidden: int | None = None, *,
-                 parameter_budget: int | None = None, activation: str = "tanh",
-                 dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_experts: int,
+        hidden: int | None = None,
+        *,
+        parameter_budget: int | None = None,
+        activation: str = "tanh",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
         if activation not in MLP_ACTIVATIONS:
-            raise ValueError(f"MLPGate: activation={activation!r} is unknown, expected one of "
-                             f"{sorted(MLP_ACTIVATIONS)}")
+            raise ValueError(
+                f"MLPGate: activation={activation!r} is unknown, expected one of "
+                f"{sorted(MLP_ACTIVATIONS)}"
+            )
         if (hidden is None) == (parameter_budget is None):
             raise ValueError("MLPGate: give exactly one of hidden and parameter_budget")
         if hidden is None:
             # parameters = hidden * (d_model + 1 + n_experts) + n_experts
             hidden = (parameter_budget - n_experts) // (d_model + 1 + n_experts)
             if hidden < 1:
-                raise ValueError(f"MLPGate: parameter_budget={parameter_budget} is below the "
-                                 f"smallest MLP ({d_model + 1 + 2 * n_experts} parameters)")
+                raise ValueError(
+                    f"MLPGate: parameter_budget={parameter_budget} is below the "
+                    f"smallest MLP ({d_model + 1 + 2 * n_experts} parameters)"
+                )
         self.d_model, self.n_experts, self.hidden = d_model, n_experts, hidden
         self.activation = activation
-        self.layers = nn.Sequential(nn.Linear(d_model, hidden, dtype=dtype),
-                                    MLP_ACTIVATIONS[activation](),
-                                    nn.Linear(hidden, n_experts, dtype=dtype))
+        self.layers = nn.Sequential(
+            nn.Linear(d_model, hidden, dtype=dtype),
+            MLP_ACTIVATIONS[activation](),
+            nn.Linear(hidden, n_experts, dtype=dtype),
+        )
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         _check_hidden(hidden, self.d_model, "MLPGate")

@@ -46,16 +46,29 @@ class MoE(nn.Module):
     loop over tokens. Gradients reach the experts and, through the combine weights, the gate.
     """
 
-    def __init__(self, d_model: int, n_experts: int, d_hidden: int, *, k: int = 2,
-                 gate: nn.Module | None = None, expert: ExpertKind = "swiglu",
-                 experts: list[nn.Module] | None = None, d_out: int | None = None,
-                 capacity_factor: float | None = None, softmax: SoftmaxOrder = "before",
-                 renormalize: bool = True, noise_std: float = 0.0, jitter: float = 0.0) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_experts: int,
+        d_hidden: int,
+        *,
+        k: int = 2,
+        gate: nn.Module | None = None,
+        expert: ExpertKind = "swiglu",
+        experts: list[nn.Module] | None = None,
+        d_out: int | None = None,
+        capacity_factor: float | None = None,
+        softmax: SoftmaxOrder = "before",
+        renormalize: bool = True,
+        noise_std: float = 0.0,
+        jitter: float = 0.0,
+    ) -> None:
         super().__init__()
         gate = gate if gate is not None else LinearGate(d_model, n_experts)
         if getattr(gate, "n_experts", n_experts) != n_experts:
-            raise ValueError(f"MoE: the gate routes to {gate.n_experts} experts, "
-                             f"n_experts={n_experts}")
+            raise ValueError(
+                f"MoE: the gate routes to {gate.n_experts} experts, n_experts={n_experts}"
+            )
         if experts is not None and len(experts) != n_experts:
             raise ValueError(f"MoE: {len(experts)} experts given for n_experts={n_experts}")
         if capacity_factor is not None and capacity_factor <= 0:
@@ -63,11 +76,14 @@ class MoE(nn.Module):
         self.d_model, self.n_experts, self.k = d_model, n_experts, k
         self.d_out = d_out or d_model
         self.capacity_factor = capacity_factor
-        self.router = TopKRouter(gate, k, softmax=softmax, renormalize=renormalize,
-                                 noise_std=noise_std, jitter=jitter)
+        self.router = TopKRouter(
+            gate, k, softmax=softmax, renormalize=renormalize, noise_std=noise_std, jitter=jitter
+        )
         self.experts = nn.ModuleList(
-            experts if experts is not None
-            else [make_expert(expert, d_model, d_hidden, self.d_out) for _ in range(n_experts)])
+            experts
+            if experts is not None
+            else [make_expert(expert, d_model, d_hidden, self.d_out) for _ in range(n_experts)]
+        )
 
     @property
     def gate(self) -> nn.Module:
@@ -75,8 +91,10 @@ class MoE(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> MoEOutput:
         if hidden.shape[-1] != self.d_model:
-            raise ValueError(f"MoE: hidden must have d_model={self.d_model} as its last "
-                             f"dimension, got shape {tuple(hidden.shape)}")
+            raise ValueError(
+                f"MoE: hidden must have d_model={self.d_model} as its last "
+                f"dimension, got shape {tuple(hidden.shape)}"
+            )
         routing = self.router(hidden)
         tokens = hidden.reshape(-1, self.d_model)
         n_tokens = tokens.shape[0]
@@ -86,13 +104,16 @@ class MoE(nn.Module):
         slot_weight = routing.weights.reshape(-1)
         order = torch.argsort(slot_expert, stable=True)
         counts = torch.bincount(slot_expert, minlength=self.n_experts).tolist()
-        capacity = (math.ceil(self.capacity_factor * n_tokens * self.k / self.n_experts)
-                    if self.capacity_factor is not None else None)
+        capacity = (
+            math.ceil(self.capacity_factor * n_tokens * self.k / self.n_experts)
+            if self.capacity_factor is not None
+            else None
+        )
         output = tokens.new_zeros(n_tokens, self.d_out)
         dropped = 0
         start = 0
         for expert_index, count in enumerate(counts):
-            slots = order[start: start + count]
+            slots = order[start : start + count]
             start += count
             if capacity is not None and count > capacity:
                 dropped += count - capacity

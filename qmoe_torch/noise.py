@@ -18,7 +18,6 @@ ansatz)::
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -27,7 +26,13 @@ import torch
 from . import ops
 from .circuits import Circuit
 from .opcodes import Opcode, is_channel
+from .readout import ReadoutError, check_probability
 from .shots import estimate_with_shots
+
+# ReadoutError is defined with the readouts, below shots.py, which applies it too (shots
+# cannot import this module, which imports shots); it is part of the noise API and stays
+# importable as qmoe_torch.noise.ReadoutError.
+__all__ = ["CHANNEL_OPCODES", "Channel", "ChannelName", "NoiseModel", "ReadoutError", "measure"]
 
 ChannelName = Literal["depolarizing", "amplitude_damping", "phase_damping", "bit_flip"]
 
@@ -39,13 +44,6 @@ CHANNEL_OPCODES: dict[str, Opcode] = {
 }
 
 
-def _check_probability(name: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{name}={value} must be a probability in [0, 1]")
-    return value
-
-
 @dataclasses.dataclass(frozen=True)
 class Channel:
     """One single-wire channel, PennyLane's Kraus operators (see docs/program.md)."""
@@ -55,49 +53,14 @@ class Channel:
 
     def __post_init__(self) -> None:
         if self.name not in CHANNEL_OPCODES:
-            raise ValueError(f"Channel: name={self.name!r}, expected one of "
-                             f"{sorted(CHANNEL_OPCODES)}")
-        object.__setattr__(self, "p", _check_probability(f"Channel({self.name}).p", self.p))
+            raise ValueError(
+                f"Channel: name={self.name!r}, expected one of {sorted(CHANNEL_OPCODES)}"
+            )
+        object.__setattr__(self, "p", check_probability(f"Channel({self.name}).p", self.p))
 
     @property
     def opcode(self) -> Opcode:
         return CHANNEL_OPCODES[self.name]
-
-
-@dataclasses.dataclass(frozen=True)
-class ReadoutError:
-    """Independent bit flips of each measured wire: ``p01`` = P(read 1 | state 0),
-    ``p10`` = P(read 0 | state 1). Symmetric when both are equal."""
-
-    p01: float = 0.0
-    p10: float = 0.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "p01", _check_probability("ReadoutError.p01", self.p01))
-        object.__setattr__(self, "p10", _check_probability("ReadoutError.p10", self.p10))
-
-    @classmethod
-    def symmetric(cls, p: float) -> ReadoutError:
-        return cls(p, p)
-
-    def confusion(self, like: torch.Tensor) -> torch.Tensor:
-        """``M[read, state]`` for one wire, in the dtype and device of ``like``."""
-        return torch.tensor([[1 - self.p01, self.p10], [self.p01, 1 - self.p10]],
-                            dtype=like.dtype, device=like.device)
-
-    def apply(self, probs: torch.Tensor) -> torch.Tensor:
-        """Measured distribution ``[B, 2**n]`` from the true one (differentiable)."""
-        batch, dim = probs.shape
-        n_qubits = dim.bit_length() - 1
-        if dim != 1 << n_qubits:
-            raise ValueError(f"ReadoutError.apply: probs must be [B, 2**n], "
-                             f"got {list(probs.shape)}")
-        confusion = self.confusion(probs)
-        state = probs.reshape(batch, *([2] * n_qubits))
-        for wire in range(n_qubits):
-            state = torch.movedim(torch.tensordot(state, confusion, dims=([wire + 1], [1])),
-                                  -1, wire + 1)
-        return state.reshape(batch, dim)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +129,10 @@ class NoiseModel:
         known = {name for name, _ in circuit.marks}
         missing = names - known
         if missing:
-            raise ValueError(f"NoiseModel: the circuit has no point named {sorted(missing)} "
-                             f"(its marks: {sorted(known)}; or use at='gate')")
+            raise ValueError(
+                f"NoiseModel: the circuit has no point named {sorted(missing)} "
+                f"(its marks: {sorted(known)}; or use at='gate')"
+            )
         positions = sorted({position for name, position in circuit.marks if name in names})
         ops = circuit.ops
 
@@ -223,20 +188,35 @@ def measure(
     global torch generator), so a seeded generator gives the same numbers.
     """
     if circuit.readout is None:
-        raise ValueError("measure: the circuit has no readout (call measure_expval or "
-                         "measure_probs)")
+        raise ValueError(
+            "measure: the circuit has no readout (call measure_expval or measure_probs)"
+        )
     readout_error = noise.readout_error if noise is not None else None
     shots = noise.shots if noise is not None else None
     if readout_error is None and shots is None:
-        return ops.run(circuit, inputs, weights, initial_state=initial_state,
-                       diff_method=diff_method)
+        return ops.run(
+            circuit, inputs, weights, initial_state=initial_state, diff_method=diff_method
+        )
     signs = None if circuit.readout.kind == "probs" else _readout_signs(circuit, inputs)
     if shots is not None:
-        return estimate_with_shots(circuit, inputs, weights, shots=int(shots),
-                                   readout_error=readout_error, signs=signs,
-                                   generator=generator, initial_state=initial_state)
-    probs = ops.probs(inputs, weights, circuit.program, circuit.n_qubits,
-                      initial_state=initial_state, constants=circuit.constants,
-                      diff_method=diff_method)
+        return estimate_with_shots(
+            circuit,
+            inputs,
+            weights,
+            shots=int(shots),
+            readout_error=readout_error,
+            signs=signs,
+            generator=generator,
+            initial_state=initial_state,
+        )
+    probs = ops.probs(
+        inputs,
+        weights,
+        circuit.program,
+        circuit.n_qubits,
+        initial_state=initial_state,
+        constants=circuit.constants,
+        diff_method=diff_method,
+    )
     probs = readout_error.apply(probs)
     return probs if signs is None else probs @ signs

@@ -42,8 +42,17 @@ class ParamSource(enum.IntEnum):
 
 
 FIXED_GATES: frozenset[Opcode] = frozenset(
-    {Opcode.H, Opcode.X, Opcode.Y, Opcode.Z, Opcode.S, Opcode.T,
-     Opcode.CNOT, Opcode.CZ, Opcode.SWAP}
+    {
+        Opcode.H,
+        Opcode.X,
+        Opcode.Y,
+        Opcode.Z,
+        Opcode.S,
+        Opcode.T,
+        Opcode.CNOT,
+        Opcode.CZ,
+        Opcode.SWAP,
+    }
 )
 ROTATIONS: frozenset[Opcode] = frozenset(
     {Opcode.RX, Opcode.RY, Opcode.RZ, Opcode.ISING_XX, Opcode.ISING_YY, Opcode.ISING_ZZ}

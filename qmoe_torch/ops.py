@@ -46,8 +46,14 @@ def expval(
         ``[B, len(z_masks)]`` in the dtype of ``inputs``.
     """
     return torch.ops.qmoe.expval(
-        inputs, weights, initial_state, list(program), [float(c) for c in constants],
-        int(n_qubits), list(z_masks), diff_method,
+        inputs,
+        weights,
+        initial_state,
+        list(program),
+        [float(c) for c in constants],
+        int(n_qubits),
+        list(z_masks),
+        diff_method,
     )
 
 
@@ -63,8 +69,13 @@ def probs(
 ) -> torch.Tensor:
     """Basis-state probabilities ``[B, 2**n]`` for every sample (arguments as in `expval`)."""
     return torch.ops.qmoe.probs(
-        inputs, weights, initial_state, list(program), [float(c) for c in constants],
-        int(n_qubits), diff_method,
+        inputs,
+        weights,
+        initial_state,
+        list(program),
+        [float(c) for c in constants],
+        int(n_qubits),
+        diff_method,
     )
 
 
@@ -80,12 +91,25 @@ def run(
     if circuit.readout is None:
         raise ValueError("run: the circuit has no readout (call measure_expval or measure_probs)")
     if circuit.readout.kind == "probs":
-        return probs(inputs, weights, circuit.program, circuit.n_qubits,
-                     initial_state=initial_state, constants=circuit.constants,
-                     diff_method=diff_method)
-    return expval(inputs, weights, circuit.program, circuit.n_qubits, circuit.z_masks,
-                  initial_state=initial_state, constants=circuit.constants,
-                  diff_method=diff_method)
+        return probs(
+            inputs,
+            weights,
+            circuit.program,
+            circuit.n_qubits,
+            initial_state=initial_state,
+            constants=circuit.constants,
+            diff_method=diff_method,
+        )
+    return expval(
+        inputs,
+        weights,
+        circuit.program,
+        circuit.n_qubits,
+        circuit.z_masks,
+        initial_state=initial_state,
+        constants=circuit.constants,
+        diff_method=diff_method,
+    )
 
 
 def active_isa() -> str:

@@ -13,10 +13,21 @@ from qmoe_torch.program import Op
 from qmoe_torch.readout import Readout
 
 _STDGATES = {
-    Opcode.H: "h", Opcode.X: "x", Opcode.Y: "y", Opcode.Z: "z", Opcode.S: "s", Opcode.T: "t",
-    Opcode.CNOT: "cx", Opcode.CZ: "cz", Opcode.SWAP: "swap",
-    Opcode.RX: "rx", Opcode.RY: "ry", Opcode.RZ: "rz",
-    Opcode.ISING_XX: "rxx", Opcode.ISING_YY: "ryy", Opcode.ISING_ZZ: "rzz",
+    Opcode.H: "h",
+    Opcode.X: "x",
+    Opcode.Y: "y",
+    Opcode.Z: "z",
+    Opcode.S: "s",
+    Opcode.T: "t",
+    Opcode.CNOT: "cx",
+    Opcode.CZ: "cz",
+    Opcode.SWAP: "swap",
+    Opcode.RX: "rx",
+    Opcode.RY: "ry",
+    Opcode.RZ: "rz",
+    Opcode.ISING_XX: "rxx",
+    Opcode.ISING_YY: "ryy",
+    Opcode.ISING_ZZ: "rzz",
 }
 
 # stdgates.inc has no two-qubit Pauli rotations. exp(-i t/2 ZZ) = CX (1 x RZ(t)) CX, and XX, YY
@@ -69,16 +80,20 @@ def program_to_qasm(
     used_definitions = set()
     for op_index, op in enumerate(ops):
         if is_channel(op.opcode):
-            raise ValueError(f"operation {op_index} ({op.opcode.name}) is a noise channel, which "
-                             "OpenQASM 3 gates cannot represent")
+            raise ValueError(
+                f"operation {op_index} ({op.opcode.name}) is a noise channel, which "
+                "OpenQASM 3 gates cannot represent"
+            )
         name = _STDGATES[op.opcode]
         if op.opcode in _ISING_DEFINITIONS:
             used_definitions.add(op.opcode)
         if op.source != ParamSource.NONE:
             what, values = sources[op.source]
             if op.index >= len(values):
-                raise ValueError(f"operation {op_index} ({op.opcode.name}) reads {what}"
-                                 f"[{op.index}] but only {len(values)} values were given")
+                raise ValueError(
+                    f"operation {op_index} ({op.opcode.name}) reads {what}"
+                    f"[{op.index}] but only {len(values)} values were given"
+                )
             name += f"({_angle_text(values[op.index])})"
         qubits = ", ".join(f"q[{w}]" for w in op.wires())
         body.append(f"{name} {qubits};")
@@ -89,10 +104,15 @@ def program_to_qasm(
     lines += body
     lines.append(f"bit[{n_qubits}] c;")
     if readout is not None and readout.kind == "expval":
-        lines.append("// readout: expectation values of " + ", ".join(readout.names)
-                     + " (products of Z = +1/-1 for measured bit c[w] = 0/1)")
+        lines.append(
+            "// readout: expectation values of "
+            + ", ".join(readout.names)
+            + " (products of Z = +1/-1 for measured bit c[w] = 0/1)"
+        )
     elif readout is not None:
-        lines.append("// readout: basis-state probabilities (c[0] is wire 0, the most "
-                     "significant bit of qmoe's basis index)")
+        lines.append(
+            "// readout: basis-state probabilities (c[0] is wire 0, the most "
+            "significant bit of qmoe's basis index)"
+        )
     lines.append("c = measure q;")
     return "\n".join(lines) + "\n"

@@ -1,12 +1,16 @@
-"""Diagonal readouts: Pauli-Z string expectation values and basis-state probabilities."""
+"""Diagonal readouts: Pauli-Z string expectation values and basis-state probabilities, and
+the readout error (bit flips of the measured wires) applied to those probabilities."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
+
+import torch
 
 _Z_STRING = re.compile(r"Z(\d+)")
 _SEPARATORS = re.compile(r"[\s@*]+")
@@ -88,3 +92,52 @@ def expval(observables: Iterable[Observable]) -> Readout:
 def probs() -> Readout:
     """Basis-state probability readout, ``[B, 2**n]`` with wire 0 the most significant bit."""
     return Readout("probs")
+
+
+def check_probability(name: str, value: float) -> float:
+    """``value`` as a float, raising ValueError naming ``name`` unless it lies in [0, 1]."""
+    value = float(value)
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name}={value} must be a probability in [0, 1]")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadoutError:
+    """Independent bit flips of each measured wire: ``p01`` = P(read 1 | state 0),
+    ``p10`` = P(read 0 | state 1). Symmetric when both are equal."""
+
+    p01: float = 0.0
+    p10: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "p01", check_probability("ReadoutError.p01", self.p01))
+        object.__setattr__(self, "p10", check_probability("ReadoutError.p10", self.p10))
+
+    @classmethod
+    def symmetric(cls, p: float) -> ReadoutError:
+        return cls(p, p)
+
+    def confusion(self, like: torch.Tensor) -> torch.Tensor:
+        """``M[read, state]`` for one wire, in the dtype and device of ``like``."""
+        return torch.tensor(
+            [[1 - self.p01, self.p10], [self.p01, 1 - self.p10]],
+            dtype=like.dtype,
+            device=like.device,
+        )
+
+    def apply(self, probs: torch.Tensor) -> torch.Tensor:
+        """Measured distribution ``[B, 2**n]`` from the true one (differentiable)."""
+        batch, dim = probs.shape
+        n_qubits = dim.bit_length() - 1
+        if dim != 1 << n_qubits:
+            raise ValueError(
+                f"ReadoutError.apply: probs must be [B, 2**n], got {list(probs.shape)}"
+            )
+        confusion = self.confusion(probs)
+        state = probs.reshape(batch, *([2] * n_qubits))
+        for wire in range(n_qubits):
+            state = torch.movedim(
+                torch.tensordot(state, confusion, dims=([wire + 1], [1])), -1, wire + 1
+            )
+        return state.reshape(batch, dim)

@@ -79,8 +79,9 @@ def _apply(psi: torch.Tensor, matrix: torch.Tensor, wires: Sequence[int]) -> tor
     return (matrix @ flat).reshape(moved.shape).movedim(front, wire_axes)
 
 
-def _angles(op: Op, inputs: torch.Tensor, weights: torch.Tensor,
-            constants: torch.Tensor) -> torch.Tensor:
+def _angles(
+    op: Op, inputs: torch.Tensor, weights: torch.Tensor, constants: torch.Tensor
+) -> torch.Tensor:
     batch = inputs.shape[0]
     if op.source == ParamSource.INPUT:
         return inputs[:, op.index]
@@ -89,20 +90,28 @@ def _angles(op: Op, inputs: torch.Tensor, weights: torch.Tensor,
     return constants[op.index].expand(batch)
 
 
-def _initial(batch: int, n_qubits: int, initial_state: torch.Tensor | None,
-             real_dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _initial(
+    batch: int,
+    n_qubits: int,
+    initial_state: torch.Tensor | None,
+    real_dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
     complex_dtype = _COMPLEX[real_dtype]
-    dim = 2 ** n_qubits
+    dim = 2**n_qubits
     if initial_state is None:
         psi = torch.zeros(batch, dim, dtype=complex_dtype, device=device)
         psi[:, 0] = 1
         return psi
     if tuple(initial_state.shape) != (batch, dim):
-        raise ValueError(f"initial_state must have shape [{batch}, {dim}], "
-                         f"got {list(initial_state.shape)}")
+        raise ValueError(
+            f"initial_state must have shape [{batch}, {dim}], got {list(initial_state.shape)}"
+        )
     if initial_state.dtype not in (real_dtype, complex_dtype):
-        raise ValueError(f"initial_state dtype {initial_state.dtype} does not match inputs "
-                         f"({real_dtype} or {complex_dtype} expected)")
+        raise ValueError(
+            f"initial_state dtype {initial_state.dtype} does not match inputs "
+            f"({real_dtype} or {complex_dtype} expected)"
+        )
     return initial_state.to(device=device, dtype=complex_dtype)
 
 
@@ -135,12 +144,19 @@ def state(
     program or a noise channel.
     """
     _check_tensors(inputs, weights)
-    ops = parse_program(program, n_qubits, n_inputs=inputs.shape[1],
-                        n_weights=weights.shape[0], n_constants=len(constants))
+    ops = parse_program(
+        program,
+        n_qubits,
+        n_inputs=inputs.shape[1],
+        n_weights=weights.shape[0],
+        n_constants=len(constants),
+    )
     for op_index, op in enumerate(ops):
         if is_channel(op.opcode):
-            raise ValueError(f"statevector reference cannot apply channel {op.opcode.name} "
-                             f"(operation {op_index}); use the density-matrix engine")
+            raise ValueError(
+                f"statevector reference cannot apply channel {op.opcode.name} "
+                f"(operation {op_index}); use the density-matrix engine"
+            )
     batch = inputs.shape[0]
     psi = _initial(batch, n_qubits, initial_state, inputs.dtype, inputs.device)
     psi = psi.reshape([batch] + [2] * n_qubits)
@@ -152,7 +168,7 @@ def state(
             angles = _angles(op, inputs, weights, constants_tensor)
             matrix = _rotation(_generator(op.opcode, psi), angles)
         psi = _apply(psi, matrix, op.wires())
-    return psi.reshape(batch, 2 ** n_qubits)
+    return psi.reshape(batch, 2**n_qubits)
 
 
 def probs(
@@ -166,18 +182,26 @@ def probs(
     """Basis-state probabilities ``|psi_k|^2``, ``[B, 2**n_qubits]``, real like ``inputs``."""
     psi = state(inputs, weights, program, n_qubits, initial_state, constants)
     # re^2 + im^2 rather than abs()^2: smooth at zero amplitudes, so gradients stay finite.
-    return psi.real ** 2 + psi.imag ** 2
+    return psi.real**2 + psi.imag**2
 
 
-def z_string_signs(z_masks: Iterable[int], n_qubits: int, *, dtype: torch.dtype = torch.float64,
-                   device: torch.device | str | None = None) -> torch.Tensor:
+def z_string_signs(
+    z_masks: Iterable[int],
+    n_qubits: int,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Diagonal of each Z string, ``[M, 2**n]``: ``(-1)**(number of masked wires in |1>)``."""
     masks = check_z_masks(z_masks, n_qubits)
-    basis = torch.arange(2 ** n_qubits, device=device)
+    basis = torch.arange(2**n_qubits, device=device)
     # Wire w is bit n-1-w of the basis index.
     wire_bits = torch.stack([(basis >> (n_qubits - 1 - w)) & 1 for w in range(n_qubits)], dim=1)
-    mask_bits = torch.tensor([[(m >> w) & 1 for w in range(n_qubits)] for m in masks],
-                             dtype=wire_bits.dtype, device=device).reshape(len(masks), n_qubits)
+    mask_bits = torch.tensor(
+        [[(m >> w) & 1 for w in range(n_qubits)] for m in masks],
+        dtype=wire_bits.dtype,
+        device=device,
+    ).reshape(len(masks), n_qubits)
     parity = (mask_bits @ wire_bits.T) % 2
     return (1 - 2 * parity).to(dtype)
 

@@ -76,8 +76,16 @@ class TopKRouter(nn.Module):
             training (Switch Transformer).
     """
 
-    def __init__(self, gate: nn.Module, k: int = 2, *, softmax: SoftmaxOrder = "before",
-                 renormalize: bool = True, noise_std: float = 0.0, jitter: float = 0.0) -> None:
+    def __init__(
+        self,
+        gate: nn.Module,
+        k: int = 2,
+        *,
+        softmax: SoftmaxOrder = "before",
+        renormalize: bool = True,
+        noise_std: float = 0.0,
+        jitter: float = 0.0,
+    ) -> None:
         super().__init__()
         n_experts = getattr(gate, "n_experts", None)
         if not isinstance(n_experts, int):
@@ -87,8 +95,10 @@ class TopKRouter(nn.Module):
         if softmax not in ("before", "after"):
             raise ValueError(f"TopKRouter: softmax={softmax!r}, expected 'before' or 'after'")
         if noise_std < 0 or not 0 <= jitter < 1:
-            raise ValueError(f"TopKRouter: noise_std must be >= 0 and jitter in [0, 1), got "
-                             f"{noise_std} and {jitter}")
+            raise ValueError(
+                f"TopKRouter: noise_std must be >= 0 and jitter in [0, 1), got "
+                f"{noise_std} and {jitter}"
+            )
         self.gate, self.k, self.n_experts = gate, k, n_experts
         self.softmax, self.renormalize = softmax, renormalize
         self.noise_std, self.jitter = noise_std, jitter

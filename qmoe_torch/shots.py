@@ -21,11 +21,12 @@ from .opcodes import ParamSource, is_channel, takes_parameter
 
 if TYPE_CHECKING:
     from .circuits import Circuit
-    from .noise import ReadoutError
+    from .readout import ReadoutError
 
 
-def sample_counts(probs: torch.Tensor, shots: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_counts(
+    probs: torch.Tensor, shots: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Counts ``[B, D]`` of ``shots`` draws from each row of ``probs [B, D]`` (float dtype).
 
     Rows are clamped at 0 and renormalised first, which absorbs rounding of the exact
@@ -38,8 +39,9 @@ def sample_counts(probs: torch.Tensor, shots: int,
     if bool((totals <= 0).any()):
         raise ValueError("sample_counts: a row of probabilities sums to 0")
     probs = (probs / totals).to(torch.float64)
-    remaining = torch.full((probs.shape[0],), float(shots), dtype=torch.float64,
-                           device=probs.device)
+    remaining = torch.full(
+        (probs.shape[0],), float(shots), dtype=torch.float64, device=probs.device
+    )
     left = torch.ones_like(remaining)
     counts = torch.zeros_like(probs)
     for k in range(probs.shape[1] - 1):
@@ -53,8 +55,13 @@ def sample_counts(probs: torch.Tensor, shots: int,
     return counts
 
 
-def _estimate(probs: torch.Tensor, shots: int, readout_error: ReadoutError | None,
-              signs: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+def _estimate(
+    probs: torch.Tensor,
+    shots: int,
+    readout_error: ReadoutError | None,
+    signs: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     if readout_error is not None:
         probs = readout_error.apply(probs)
     frequencies = (sample_counts(probs, shots, generator) / shots).to(probs.dtype)
@@ -79,8 +86,13 @@ class _ShotEstimate(torch.autograd.Function):
             return angles.new_zeros(angles.shape), None, None, None, None, None
         shift = (math.pi / 2) * torch.eye(n_angles, dtype=angles.dtype, device=angles.device)
         shifted = torch.cat([angles[None] + shift[:, None, :], angles[None] - shift[:, None, :]])
-        estimates = _estimate(ctx.run(shifted.reshape(-1, n_angles), repeats=2 * n_angles),
-                              ctx.shots, ctx.readout_error, ctx.signs, ctx.generator)
+        estimates = _estimate(
+            ctx.run(shifted.reshape(-1, n_angles), repeats=2 * n_angles),
+            ctx.shots,
+            ctx.readout_error,
+            ctx.signs,
+            ctx.generator,
+        )
         estimates = estimates.reshape(2, n_angles, batch, -1)
         difference = (estimates[0] - estimates[1]) / 2  # [J, B, M]
         grad_angles = torch.einsum("jbm,bm->bj", difference, grad_out.to(difference.dtype))
@@ -111,8 +123,10 @@ def estimate_with_shots(
     n_inputs = inputs.shape[1]
     for opcode, wire0, wire1, source, index in circuit.ops:
         if is_channel(opcode) and source != ParamSource.CONSTANT:
-            raise ValueError("shots: channel probabilities must be constants (a shot-based "
-                             "gradient exists for rotation angles only)")
+            raise ValueError(
+                "shots: channel probabilities must be constants (a shot-based "
+                "gradient exists for rotation angles only)"
+            )
         if takes_parameter(opcode) and source in (ParamSource.INPUT, ParamSource.WEIGHT):
             columns.append(index if source == ParamSource.INPUT else n_inputs + index)
             source, index = ParamSource.INPUT, len(columns) - 1
@@ -125,7 +139,13 @@ def estimate_with_shots(
     def run(angle_rows: torch.Tensor, repeats: int = 1) -> torch.Tensor:
         state = None if initial_state is None else initial_state.detach().repeat(repeats, 1)
         with torch.no_grad():
-            return ops.probs(angle_rows, no_weights, program, circuit.n_qubits,
-                             initial_state=state, constants=circuit.constants)
+            return ops.probs(
+                angle_rows,
+                no_weights,
+                program,
+                circuit.n_qubits,
+                initial_state=state,
+                constants=circuit.constants,
+            )
 
     return _ShotEstimate.apply(angles, run, shots, readout_error, signs, generator)

@@ -9,23 +9,41 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 import torch
 
+from qmoe_torch.layout import WeightBlock
 from qmoe_torch.opcodes import Opcode, ParamSource
-
-if TYPE_CHECKING:
-    from qmoe_torch.circuits import Circuit
 
 Axis = Literal["X", "Y", "Z"]
 _ROTATION = {"X": Opcode.RX, "Y": Opcode.RY, "Z": Opcode.RZ}
 
 
+class CircuitBuilder(Protocol):
+    """What a template uses of a circuit; :class:`~qmoe_torch.circuits.Circuit` is one.
+
+    Templates are written against this, not against ``Circuit``: ``circuits`` builds on the
+    templates and re-exports them, so this module has to sit below it rather than import it.
+    """
+
+    n_qubits: int
+
+    def add(
+        self, opcode: int, wires: int | Sequence[int], source: int = ..., index: int = ...
+    ) -> object: ...
+
+    def cnot(self, control: int, target: int) -> object: ...
+
+    def mark(self, name: str) -> object: ...
+
+    def new_weights(self, shape: int | Sequence[int], name: str | None = None) -> WeightBlock: ...
+
+
 class Template(Protocol):
     """Anything that appends operations to a circuit."""
 
-    def apply(self, circuit: Circuit) -> None:
+    def apply(self, circuit: CircuitBuilder) -> None:
         """Append this template's operations (and weight block, if any) to ``circuit``."""
 
 
@@ -35,7 +53,7 @@ def _rotation_opcode(rotation: str) -> Opcode:
     return _ROTATION[rotation]
 
 
-def _wires(circuit: Circuit, wires: Sequence[int] | None) -> list[int]:
+def _wires(circuit: CircuitBuilder, wires: Sequence[int] | None) -> list[int]:
     chosen = list(range(circuit.n_qubits)) if wires is None else [int(w) for w in wires]
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"wires {chosen} repeat a wire")
@@ -60,7 +78,7 @@ class AngleEmbedding:
     def __post_init__(self) -> None:
         _rotation_opcode(self.rotation)
 
-    def apply(self, circuit: Circuit) -> None:
+    def apply(self, circuit: CircuitBuilder) -> None:
         """Append the embedding rotations."""
         wires = _wires(circuit, self.wires)
         columns = list(range(len(wires))) if self.columns is None else list(self.columns)
@@ -87,7 +105,7 @@ class StronglyEntanglingLayers:
     wires: Sequence[int] | None = None
     name: str = "StronglyEntanglingLayers"
 
-    def apply(self, circuit: Circuit) -> None:
+    def apply(self, circuit: CircuitBuilder) -> None:
         """Append the layers and allocate their weight block."""
         wires = _wires(circuit, self.wires)
         n = len(wires)
@@ -129,7 +147,7 @@ class BasicEntanglerLayers:
     def __post_init__(self) -> None:
         _rotation_opcode(self.rotation)
 
-    def apply(self, circuit: Circuit) -> None:
+    def apply(self, circuit: CircuitBuilder) -> None:
         """Append the layers and allocate their weight block."""
         wires = _wires(circuit, self.wires)
         n = len(wires)
@@ -157,7 +175,7 @@ class DataReuploading:
     trainable: Template
     n_repeats: int
 
-    def apply(self, circuit: Circuit) -> None:
+    def apply(self, circuit: CircuitBuilder) -> None:
         """Append the alternating embedding / trainable blocks."""
         if self.n_repeats < 1:
             raise ValueError(f"n_repeats={self.n_repeats} must be at least 1")
@@ -183,11 +201,12 @@ def amplitude_embedding(
     """
     if features.dim() != 2:
         raise ValueError(f"features must be [B, F], got shape {list(features.shape)}")
-    dim = 2 ** n_qubits
+    dim = 2**n_qubits
     n_features = features.shape[1]
     if n_features > dim:
-        raise ValueError(f"{n_features} features do not fit in {n_qubits} qubits "
-                         f"({dim} amplitudes)")
+        raise ValueError(
+            f"{n_features} features do not fit in {n_qubits} qubits ({dim} amplitudes)"
+        )
     if n_features < dim:
         if pad_with is None:
             raise ValueError(f"{n_features} features for {dim} amplitudes and pad_with=None")

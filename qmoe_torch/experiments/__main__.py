@@ -17,44 +17,73 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m qmoe_torch.experiments",
         description="Reproduce arXiv 2512.22296 (Hybrid Quantum-Classical Mixture of Experts) "
-                    "with qmoe: train MoE classifiers with linear, MLP and quantum routers on "
-                    "Two Moons (and quantum experts on digits), over several seeds, with a "
-                    "held-out test split; write results.md, results.json and PNG figures.",
-        epilog="Phases: " + "; ".join(f"{k}: {v}" for k, v in PHASES.items())
-               + ". `demo` = `run --phase 1 2 3a 3b --preset paper --seeds 5`.")
+        "with qmoe: train MoE classifiers with linear, MLP and quantum routers on "
+        "Two Moons (and quantum experts on digits), over several seeds, with a "
+        "held-out test split; write results.md, results.json and PNG figures.",
+        epilog="Phases: "
+        + "; ".join(f"{k}: {v}" for k, v in PHASES.items())
+        + ". `demo` = `run --phase 1 2 3a 3b --preset paper --seeds 5`.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def common(sub: argparse.ArgumentParser, out: str) -> None:
         sub.add_argument("--out", default=out, help="results folder (default: %(default)s)")
-        sub.add_argument("--seeds", type=int, default=5,
-                         help="number of seeds (default: %(default)s)")
-        sub.add_argument("--first-seed", type=int, default=0,
-                         help="seeds are first-seed, first-seed + 1, ... (default: 0)")
-        sub.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                         help="parallel worker processes, one thread each (default: the "
-                              "number of CPUs, %(default)s); results do not depend on it")
-        sub.add_argument("--test-size", type=float, default=0.3,
-                         help="held-out fraction of each data set (default: %(default)s)")
-        sub.add_argument("--no-extras", action="store_true",
-                         help="only the paper's rows: no MLP router in phase 2, no linear or "
-                              "equal-budget quantum routers or z-loss in 3A, no amplitude "
-                              "damping, gate noise or shots in 3B")
+        sub.add_argument(
+            "--seeds", type=int, default=5, help="number of seeds (default: %(default)s)"
+        )
+        sub.add_argument(
+            "--first-seed",
+            type=int,
+            default=0,
+            help="seeds are first-seed, first-seed + 1, ... (default: 0)",
+        )
+        sub.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="parallel worker processes, one thread each (default: the "
+            "number of CPUs, %(default)s); results do not depend on it",
+        )
+        sub.add_argument(
+            "--test-size",
+            type=float,
+            default=0.3,
+            help="held-out fraction of each data set (default: %(default)s)",
+        )
+        sub.add_argument(
+            "--no-extras",
+            action="store_true",
+            help="only the paper's rows: no MLP router in phase 2, no linear or "
+            "equal-budget quantum routers or z-loss in 3A, no amplitude "
+            "damping, gate noise or shots in 3B",
+        )
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
-        sub.add_argument("--quiet", action="store_true",
-                         help="do not print the table at the end")
+        sub.add_argument("--quiet", action="store_true", help="do not print the table at the end")
 
     demo = commands.add_parser(
-        "demo", help="phases 1, 2, 3A and 3B at the paper's sizes (what `make demo` runs)",
-        description="Phases 1, 2, 3A and 3B at the paper's sizes, with the reviewer's extras.")
+        "demo",
+        help="phases 1, 2, 3A and 3B at the paper's sizes (what `make demo` runs)",
+        description="Phases 1, 2, 3A and 3B at the paper's sizes, with the reviewer's extras.",
+    )
     common(demo, "results/demo")
 
-    run = commands.add_parser("run", help="chosen phases, with a preset and overrides",
-                              description="Run chosen phases.")
-    run.add_argument("--phase", nargs="+", choices=[*PHASES, "all"], default=["all"],
-                     help="phases to run (default: all)")
-    run.add_argument("--preset", choices=sorted(PRESETS), default="paper",
-                     help="paper: the paper's data sizes, epochs and learning rates; tiny: a "
-                          "seconds-long smoke run (default: %(default)s)")
+    run = commands.add_parser(
+        "run", help="chosen phases, with a preset and overrides", description="Run chosen phases."
+    )
+    run.add_argument(
+        "--phase",
+        nargs="+",
+        choices=[*PHASES, "all"],
+        default=["all"],
+        help="phases to run (default: all)",
+    )
+    run.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="paper",
+        help="paper: the paper's data sizes, epochs and learning rates; tiny: a "
+        "seconds-long smoke run (default: %(default)s)",
+    )
     run.add_argument("--points", type=int, help="data points (overrides the preset)")
     run.add_argument("--epochs", type=int, help="epochs (overrides the preset)")
     run.add_argument("--lr", type=float, help="Adam learning rate (overrides the preset)")
@@ -81,18 +110,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         phases = list(PHASES) if "all" in args.phase else args.phase
         preset = args.preset
-        overrides = {"points": args.points, "epochs": args.epochs, "lr": args.lr,
-                     "batch_size": args.batch_size}
+        overrides = {
+            "points": args.points,
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+        }
     if args.seeds < 1:
         raise SystemExit("--seeds must be >= 1")
     command = "python -m qmoe_torch.experiments " + shlex.join(
-        sys.argv[1:] if argv is None else list(argv))
+        sys.argv[1:] if argv is None else list(argv)
+    )
     try:
-        outcome = run(phases, args.out, preset=preset,
-                      seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
-                      test_size=args.test_size, extras=not args.no_extras,
-                      workers=args.workers, progress=not args.no_progress, command=command,
-                      overrides=overrides)
+        outcome = run(
+            phases,
+            args.out,
+            preset=preset,
+            seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
+            test_size=args.test_size,
+            extras=not args.no_extras,
+            workers=args.workers,
+            progress=not args.no_progress,
+            command=command,
+            overrides=overrides,
+        )
     except ValueError as error:  # bad settings: say which, without a traceback
         print(f"python -m qmoe_torch.experiments: error: {error}", file=sys.stderr)
         return 2

@@ -31,8 +31,9 @@ class Split:
 def _split(features: np.ndarray, labels: np.ndarray, test_size: float, seed: int):
     from sklearn.model_selection import train_test_split
 
-    return train_test_split(features, labels, test_size=test_size, random_state=seed,
-                            stratify=labels)
+    return train_test_split(
+        features, labels, test_size=test_size, random_state=seed, stratify=labels
+    )
 
 
 def two_moons(n_points: int, seed: int, *, test_size: float = 0.3, noise: float = 0.1) -> Split:
@@ -48,9 +49,14 @@ def two_moons(n_points: int, seed: int, *, test_size: float = 0.3, noise: float 
     def scale(x: np.ndarray) -> torch.Tensor:
         return torch.tensor((x - low) / (high - low) * math.pi, dtype=torch.float32)
 
-    return Split(scale(x_train), torch.tensor(y_train), scale(x_test), torch.tensor(y_test),
-                 f"make_moons({n_points}, noise={noise}, random_state=seed), "
-                 f"min-max scaled to [0, pi] on the training split")
+    return Split(
+        scale(x_train),
+        torch.tensor(y_train),
+        scale(x_test),
+        torch.tensor(y_test),
+        f"make_moons({n_points}, noise={noise}, random_state=seed), "
+        f"min-max scaled to [0, pi] on the training split",
+    )
 
 
 def digits_zero_one(seed: int, *, test_size: float = 0.3, n_points: int | None = None) -> Split:
@@ -68,7 +74,11 @@ def digits_zero_one(seed: int, *, test_size: float = 0.3, n_points: int | None =
         images, labels = images[:n_points], labels[:n_points]
     pooled = images.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
     x_train, x_test, y_train, y_test = _split(pooled, labels, test_size, seed)
-    return Split(torch.tensor(x_train), torch.tensor(y_train), torch.tensor(x_test),
-                 torch.tensor(y_test),
-                 f"sklearn load_digits, classes 0 and 1 ({len(labels)} images), 8x8 "
-                 f"average-pooled to 4x4, pixels / 16")
+    return Split(
+        torch.tensor(x_train),
+        torch.tensor(y_train),
+        torch.tensor(x_test),
+        torch.tensor(y_test),
+        f"sklearn load_digits, classes 0 and 1 ({len(labels)} images), 8x8 "
+        f"average-pooled to 4x4, pixels / 16",
+    )

@@ -14,7 +14,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-import qmoe_torch as qm
+# From the modules that define them, not from qmoe_torch's __init__ that re-exports them:
+# a module inside qmoe_torch importing the package itself is one re-export away from a cycle.
+from qmoe_torch.experts import QuantumExpert
+from qmoe_torch.gates import LinearGate, MLPGate, QuantumGate
+from qmoe_torch.moe import MoE
+from qmoe_torch.noise import Channel, NoiseModel
 
 RouterKind = Literal["linear", "mlp", "quantum", "none"]
 NoiseKind = Literal["depolarizing", "amplitude_damping", "shots"]
@@ -39,10 +44,10 @@ class NoiseSpec:
         if self.at not in ("template", "gate"):
             raise ValueError(f"NoiseSpec: at={self.at!r}, expected 'template' or 'gate'")
 
-    def model(self, seed: int) -> qm.NoiseModel:
+    def model(self, seed: int) -> NoiseModel:
         if self.kind == "shots":
-            return qm.NoiseModel(shots=int(self.level), seed=seed)
-        return qm.NoiseModel(channels=(qm.Channel(self.kind, self.level),), at=self.at)
+            return NoiseModel(shots=int(self.level), seed=seed)
+        return NoiseModel(channels=(Channel(self.kind, self.level),), at=self.at)
 
     @property
     def family(self) -> str:
@@ -117,29 +122,44 @@ class RouterSpec:
 def make_gate(spec: RouterSpec, d_model: int, n_experts: int, *, seed: int = 0) -> nn.Module:
     """The gate for ``spec``; ``seed`` seeds a shot-noise model's sampling generator."""
     if spec.kind == "linear":
-        return qm.LinearGate(d_model, n_experts, bias=spec.bias)
+        return LinearGate(d_model, n_experts, bias=spec.bias)
     if spec.kind == "mlp":
-        return qm.MLPGate(d_model, n_experts, hidden=spec.hidden, activation=spec.activation)
+        return MLPGate(d_model, n_experts, hidden=spec.hidden, activation=spec.activation)
     noise = spec.noise.model(seed) if spec.noise is not None else None
     # projection=False: the min-max scaled features are the RX angles (d_model qubits)
-    return qm.QuantumGate(d_model, n_experts, layers=spec.layers, embedding="X",
-                          readout="expval", projection=False, noise=noise)
+    return QuantumGate(
+        d_model,
+        n_experts,
+        layers=spec.layers,
+        embedding="X",
+        readout="expval",
+        projection=False,
+        noise=noise,
+    )
 
 
-def make_experts(kind: ExpertKind, d_model: int, n_experts: int, n_classes: int
-                 ) -> list[nn.Module]:
+def make_experts(kind: ExpertKind, d_model: int, n_experts: int, n_classes: int) -> list[nn.Module]:
     """``linear``: ``nn.Linear(d_model, n_classes)`` each (the paper's phases 2-3);
     ``quantum``: ``QuantumExpert`` (amplitude embedding into ceil(log2 d_model) qubits, 2
     strongly entangling layers; the paper's phase 1)."""
     if kind == "linear":
         return [nn.Linear(d_model, n_classes) for _ in range(n_experts)]
     n_qubits = max(1, (d_model - 1).bit_length())
-    return [qm.QuantumExpert(d_model, n_qubits, n_classes, layers=2, embedding="amplitude")
-            for _ in range(n_experts)]
+    return [
+        QuantumExpert(d_model, n_qubits, n_classes, layers=2, embedding="amplitude")
+        for _ in range(n_experts)
+    ]
 
 
-def make_model(router: RouterSpec, experts: ExpertKind, *, d_model: int, n_classes: int = 2,
-               n_experts: int = 2, seed: int = 0) -> nn.Module:
+def make_model(
+    router: RouterSpec,
+    experts: ExpertKind,
+    *,
+    d_model: int,
+    n_classes: int = 2,
+    n_experts: int = 2,
+    seed: int = 0,
+) -> nn.Module:
     """Soft routing over ``n_experts`` experts (``k = n_experts``, softmax before top-k); for
     a ``none`` router, one expert alone (its output is the logits).
 
@@ -156,16 +176,23 @@ def make_model(router: RouterSpec, experts: ExpertKind, *, d_model: int, n_class
     return assemble(gate, expert_modules, d_model=d_model, n_classes=n_classes)
 
 
-def assemble(gate: nn.Module, experts: list[nn.Module], *, d_model: int, n_classes: int
-             ) -> qm.MoE:
+def assemble(gate: nn.Module, experts: list[nn.Module], *, d_model: int, n_classes: int) -> MoE:
     """``MoE`` with the given gate and experts, every expert weighted by its softmax
     probability (``k = n_experts``)."""
     n_experts = len(experts)
-    return qm.MoE(d_model, n_experts, 0, k=n_experts, gate=gate, experts=experts,
-                  d_out=n_classes, softmax="before")
+    return MoE(
+        d_model,
+        n_experts,
+        0,
+        k=n_experts,
+        gate=gate,
+        experts=experts,
+        d_out=n_classes,
+        softmax="before",
+    )
 
 
-def reroute(model: qm.MoE, router: RouterSpec, *, seed: int) -> qm.MoE:
+def reroute(model: MoE, router: RouterSpec, *, seed: int) -> MoE:
     """The trained ``model`` with its gate rebuilt for ``router`` (e.g. the same quantum
     router measured with shots) and the trained gate weights loaded; experts shared."""
     gate = make_gate(router, model.d_model, model.n_experts, seed=seed)
@@ -176,9 +203,13 @@ def reroute(model: qm.MoE, router: RouterSpec, *, seed: int) -> qm.MoE:
 def router_parameters(model: nn.Module) -> dict[str, int]:
     """The gate's ``parameter_counts()`` plus the experts' parameter count (a model without
     a mixture: no router, the model is the expert)."""
-    if not isinstance(model, qm.MoE):
-        return {"classical": 0, "quantum": 0, "total": 0,
-                "experts": sum(p.numel() for p in model.parameters())}
+    if not isinstance(model, MoE):
+        return {
+            "classical": 0,
+            "quantum": 0,
+            "total": 0,
+            "experts": sum(p.numel() for p in model.parameters()),
+        }
     counts = dict(model.gate.parameter_counts())
     counts["experts"] = sum(p.numel() for p in model.experts.parameters())
     return counts

@@ -58,8 +58,12 @@ BIASED_LINEAR = RouterSpec("linear", bias=True)
 
 # The paper's numbers (training-set accuracy, one seed) and phase 1's training time.
 PAPER_ACCURACY: dict[tuple[str, str], float] = {
-    ("3a", "mlp-h2"): 0.875, ("3a", "mlp-h4"): 0.882, ("3a", "mlp-h8"): 0.877,
-    ("3a", "mlp-h16"): 0.991, ("3a", "mlp-h32"): 0.995, ("3a", "mlp-h64"): 0.995,
+    ("3a", "mlp-h2"): 0.875,
+    ("3a", "mlp-h4"): 0.882,
+    ("3a", "mlp-h8"): 0.877,
+    ("3a", "mlp-h16"): 0.991,
+    ("3a", "mlp-h32"): 0.995,
+    ("3a", "mlp-h64"): 0.995,
     ("3a", "quantum-L3"): 0.996,
     ("3b", "quantum-L3"): 1.000,
     ("3b", "quantum-L3-depolarizing-0.02"): 0.982,
@@ -88,8 +92,10 @@ class PhaseSettings:
 
     def __post_init__(self) -> None:
         if self.points is not None and self.points < MIN_POINTS:
-            raise ValueError(f"points={self.points}: expected at least {MIN_POINTS}, so that "
-                             "both splits hold both classes")
+            raise ValueError(
+                f"points={self.points}: expected at least {MIN_POINTS}, so that "
+                "both splits hold both classes"
+            )
         if self.epochs < 1:
             raise ValueError(f"epochs={self.epochs}: expected at least 1")
         if not self.lr > 0:
@@ -144,9 +150,11 @@ class Job:
         if self.phase == "1":
             count = 1 if self.router.kind == "none" else self.n_experts
             plural = "s" if count > 1 else ""
-            experts = (f"{count} quantum expert{plural} (amplitude embedding, 4 qubits, 2 "
-                       "layers)" if self.experts == "quantum"
-                       else f"{count} linear expert{plural} Linear(16, 2)")
+            experts = (
+                f"{count} quantum expert{plural} (amplitude embedding, 4 qubits, 2 layers)"
+                if self.experts == "quantum"
+                else f"{count} linear expert{plural} Linear(16, 2)"
+            )
             return f"{self.router.label} + {experts}{z_loss}"
         return self.router.label + z_loss
 
@@ -156,23 +164,29 @@ class Job:
 
     @property
     def train_config(self) -> TrainConfig:
-        return TrainConfig(self.settings.epochs, self.settings.lr, self.settings.batch_size,
-                           z_loss=self.z_loss)
+        return TrainConfig(
+            self.settings.epochs, self.settings.lr, self.settings.batch_size, z_loss=self.z_loss
+        )
 
     def data(self) -> Split:
         if self.phase == "1":
-            return digits_zero_one(self.seed, test_size=self.test_size,
-                                   n_points=self.settings.points)
+            return digits_zero_one(
+                self.seed, test_size=self.test_size, n_points=self.settings.points
+            )
         return two_moons(self.settings.points, self.seed, test_size=self.test_size)
 
     def cost(self) -> float:
         """Rough relative cost, to start the longest runs first."""
         points = self.settings.points or 360
-        steps = self.settings.epochs * math.ceil(points * (1 - self.test_size)
-                                                 / self.settings.batch_size)
+        steps = self.settings.epochs * math.ceil(
+            points * (1 - self.test_size) / self.settings.batch_size
+        )
         noise = self.router.noise
-        factor = 1.0 if noise is None else (
-            5.0 if noise.kind == "shots" else 4.0 if noise.at == "gate" else 1.5)
+        factor = (
+            1.0
+            if noise is None
+            else (5.0 if noise.kind == "shots" else 4.0 if noise.at == "gate" else 1.5)
+        )
         return steps * factor * (1 + 0.02 * self.router.layers) + 20 * len(self.eval_shots)
 
 
@@ -183,52 +197,102 @@ def _rows(phase: str, extras: bool) -> list[Row]:
     """Every row of ``phase``, in table order."""
     linear = RouterSpec("linear")
     if phase == "1":  # the QMoE, the plain quantum network, the classical MoE
-        return [(linear, "quantum", True, 0.0), (RouterSpec("none"), "quantum", True, 0.0),
-                (linear, "linear", True, 0.0)]
+        return [
+            (linear, "quantum", True, 0.0),
+            (RouterSpec("none"), "quantum", True, 0.0),
+            (linear, "linear", True, 0.0),
+        ]
     if phase == "2":
         rows = [(BIASED_LINEAR, "linear", True, 0.0)]
         if extras:  # bias-free; the MLP of the quantum router's size (22 vs 24 parameters)
-            rows += [(linear, "linear", False, 0.0),
-                     (RouterSpec("mlp", hidden=4), "linear", False, 0.0)]
+            rows += [
+                (linear, "linear", False, 0.0),
+                (RouterSpec("mlp", hidden=4), "linear", False, 0.0),
+            ]
         return [*rows, (PAPER_ROUTER, "linear", True, 0.0)]
     if phase == "3a":
-        rows = ([(linear, "linear", False, 0.0), (BIASED_LINEAR, "linear", False, 0.0)]
-                if extras else [])
+        rows = (
+            [(linear, "linear", False, 0.0), (BIASED_LINEAR, "linear", False, 0.0)]
+            if extras
+            else []
+        )
         rows += [(RouterSpec("mlp", hidden=h), "linear", True, 0.0) for h in MLP_HIDDEN]
         for _, layers in EQUAL_BUDGET:
             if layers == PAPER_ROUTER.layers or extras:
-                rows.append((RouterSpec("quantum", layers=layers), "linear",
-                             layers == PAPER_ROUTER.layers, 0.0))
+                rows.append(
+                    (
+                        RouterSpec("quantum", layers=layers),
+                        "linear",
+                        layers == PAPER_ROUTER.layers,
+                        0.0,
+                    )
+                )
         if extras:  # the z-loss at the equal-budget sizes
-            rows += [(RouterSpec("mlp", hidden=h), "linear", False, Z_LOSS)
-                     for h, _ in EQUAL_BUDGET]
+            rows += [
+                (RouterSpec("mlp", hidden=h), "linear", False, Z_LOSS) for h, _ in EQUAL_BUDGET
+            ]
             rows.append((PAPER_ROUTER, "linear", False, Z_LOSS))
         return rows
     if phase == "3b":
-        rows = [(PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", p) if p else None),
-                 "linear", True, 0.0) for p in NOISE_LEVELS]
+        rows = [
+            (
+                PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", p) if p else None),
+                "linear",
+                True,
+                0.0,
+            )
+            for p in NOISE_LEVELS
+        ]
         if extras:
-            rows += [(PAPER_ROUTER.with_noise(NoiseSpec("amplitude_damping", p)), "linear",
-                      False, 0.0) for p in NOISE_LEVELS if p]
-            rows += [(PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", p, at="gate")),
-                      "linear", False, 0.0) for p in GATE_NOISE_LEVELS]
-            rows += [(PAPER_ROUTER.with_noise(NoiseSpec("shots", s)), "linear", False, 0.0)
-                     for s in TRAIN_SHOTS]
+            rows += [
+                (PAPER_ROUTER.with_noise(NoiseSpec("amplitude_damping", p)), "linear", False, 0.0)
+                for p in NOISE_LEVELS
+                if p
+            ]
+            rows += [
+                (
+                    PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", p, at="gate")),
+                    "linear",
+                    False,
+                    0.0,
+                )
+                for p in GATE_NOISE_LEVELS
+            ]
+            rows += [
+                (PAPER_ROUTER.with_noise(NoiseSpec("shots", s)), "linear", False, 0.0)
+                for s in TRAIN_SHOTS
+            ]
         return rows
     raise ValueError(f"unknown phase {phase!r}, expected one of {sorted(PHASES)}")
 
 
-def jobs_for_phase(phase: str, settings: PhaseSettings, seeds: list[int], *,
-                   test_size: float = 0.3, extras: bool = True, grid: int = 121) -> list[Job]:
+def jobs_for_phase(
+    phase: str,
+    settings: PhaseSettings,
+    seeds: list[int],
+    *,
+    test_size: float = 0.3,
+    extras: bool = True,
+    grid: int = 121,
+) -> list[Job]:
     """Every (row, seed) run of ``phase``; phase 2 records decision grids of its first seed,
     phase 3B evaluates the noiseless router with shots (extras)."""
     jobs = []
     for router, experts, paper, z_loss in _rows(phase, extras):
         for seed in seeds:
-            eval_shots = (EVAL_SHOTS if phase == "3b" and extras and router.noise is None
-                          else ())
-            jobs.append(Job(phase, router, experts, settings, seed, test_size=test_size,
-                            eval_shots=eval_shots,
-                            grid=grid if phase == "2" and seed == seeds[0] else 0,
-                            paper=paper, z_loss=z_loss))
+            eval_shots = EVAL_SHOTS if phase == "3b" and extras and router.noise is None else ()
+            jobs.append(
+                Job(
+                    phase,
+                    router,
+                    experts,
+                    settings,
+                    seed,
+                    test_size=test_size,
+                    eval_shots=eval_shots,
+                    grid=grid if phase == "2" and seed == seeds[0] else 0,
+                    paper=paper,
+                    z_loss=z_loss,
+                )
+            )
     return jobs

@@ -14,8 +14,11 @@ from . import figures, report
 from .phases import PHASES, PRESETS, PhaseSettings, jobs_for_phase
 from .runner import Runner
 
-FIGURE_NAMES = {"2": "phase2_decision_boundaries.png", "3a": "phase3a_accuracy_vs_parameters.png",
-                "3b": "phase3b_accuracy_vs_noise.png"}
+FIGURE_NAMES = {
+    "2": "phase2_decision_boundaries.png",
+    "3a": "phase3a_accuracy_vs_parameters.png",
+    "3b": "phase3b_accuracy_vs_noise.png",
+}
 
 
 @dataclasses.dataclass
@@ -37,10 +40,19 @@ def settings_for(preset: str, phase: str, **overrides: Any) -> PhaseSettings:
     return dataclasses.replace(settings, **changes) if changes else settings
 
 
-def run(phases: Sequence[str], out: Path | str, *, preset: str = "paper",
-        seeds: Sequence[int] = (0, 1, 2, 3, 4), test_size: float = 0.3, extras: bool = True,
-        workers: int = 1, progress: bool = True, command: str = "",
-        overrides: dict[str, Any] | None = None) -> Outcome:
+def run(
+    phases: Sequence[str],
+    out: Path | str,
+    *,
+    preset: str = "paper",
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    test_size: float = 0.3,
+    extras: bool = True,
+    workers: int = 1,
+    progress: bool = True,
+    command: str = "",
+    overrides: dict[str, Any] | None = None,
+) -> Outcome:
     """Runs ``phases`` (of "1", "2", "3a", "3b") for every seed and writes the outputs."""
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
@@ -56,38 +68,48 @@ def run(phases: Sequence[str], out: Path | str, *, preset: str = "paper",
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    jobs_by_phase = {p: jobs_for_phase(p, settings[p], list(seeds), test_size=test_size,
-                                       extras=extras) for p in phases}
+    jobs_by_phase = {
+        p: jobs_for_phase(p, settings[p], list(seeds), test_size=test_size, extras=extras)
+        for p in phases
+    }
     every_job = [job for p in phases for job in jobs_by_phase[p]]
     # one queue for every phase, longest runs first: no worker idles at a phase's end
     with Runner(min(workers, len(every_job)), progress=progress) as runner:
         results = runner.run(every_job, desc="phases " + ", ".join(phases))
     # seconds of one process per phase: its runs' wall times, summed
-    phase_seconds = {p: sum(r["train_seconds"] + r["eval_seconds"] for r in results
-                            if r["phase"] == p) for p in phases}
+    phase_seconds = {
+        p: sum(r["train_seconds"] + r["eval_seconds"] for r in results if r["phase"] == p)
+        for p in phases
+    }
 
     summaries = report.summarize(results)
     drawn: dict[str, Path] = {}
     if "2" in phases:
         first = jobs_by_phase["2"][0]
         drawn["2"] = figures.decision_boundaries(
-            [r for r in results if r["phase"] == "2"], first.data(), out / FIGURE_NAMES["2"])
+            [r for r in results if r["phase"] == "2"], first.data(), out / FIGURE_NAMES["2"]
+        )
     if "3a" in phases:
         drawn["3a"] = figures.accuracy_vs_parameters(summaries["3a"], out / FIGURE_NAMES["3a"])
     if "3b" in phases:
         reference = next((r for r in summaries.get("3a", []) if r.row == "mlp-h4"), None)
-        drawn["3b"] = figures.accuracy_vs_noise(summaries["3b"], out / FIGURE_NAMES["3b"],
-                                                reference=reference)
+        drawn["3b"] = figures.accuracy_vs_noise(
+            summaries["3b"], out / FIGURE_NAMES["3b"], reference=reference
+        )
     wall = time.perf_counter() - start
     meta = {
         "command": command or f"qmoe_torch.experiments.pipeline.run({list(phases)})",
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "machine": report.machine(), "workers": runner.workers, "preset": preset,
-        "seeds": list(seeds), "test_size": test_size, "extras": extras,
+        "machine": report.machine(),
+        "workers": runner.workers,
+        "preset": preset,
+        "seeds": list(seeds),
+        "test_size": test_size,
+        "extras": extras,
         "settings": {p: dataclasses.asdict(s) for p, s in settings.items()},
         "data": {p: jobs_by_phase[p][0].data().description for p in phases},
-        "phase_seconds": phase_seconds, "wall_seconds": wall,
+        "phase_seconds": phase_seconds,
+        "wall_seconds": wall,
     }
     results_md = report.write(out, results, meta, {p: f.name for p, f in drawn.items()})
     return Outcome(out, results_md, out / "results.json", drawn, results, wall)
-

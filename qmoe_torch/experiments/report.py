@@ -64,9 +64,16 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
         row = rows.get(result["row"])
         if row is None:
             row = rows[result["row"]] = Row(
-                result["phase"], result["row"], result["label"], result["paper"],
-                result["router_kind"], result["noise"], result["level"], result["parameters"],
-                result["z_loss"])
+                result["phase"],
+                result["row"],
+                result["label"],
+                result["paper"],
+                result["router_kind"],
+                result["noise"],
+                result["level"],
+                result["parameters"],
+                result["z_loss"],
+            )
         row.seeds.append(result["seed"])
         row.train.append(result["train_acc"])
         row.test.append(result["test_acc"])
@@ -91,8 +98,10 @@ def fmt(values: Sequence[float], digits: int = 3) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -103,8 +112,11 @@ def _label(row: Row) -> str:
 
 def _params(row: Row) -> str:
     counts = row.parameters
-    return (f"{counts['total']} ({counts['quantum']} quantum)" if counts["quantum"]
-            else str(counts["total"]))
+    return (
+        f"{counts['total']} ({counts['quantum']} quantum)"
+        if counts["quantum"]
+        else str(counts["total"])
+    )
 
 
 def _paper(row: Row) -> str:
@@ -120,28 +132,93 @@ def _collapsed(row: Row) -> str:
 
 def phase_table(phase: str, rows: Sequence[Row]) -> str:
     if phase == "1":
+
         def paper(row: Row) -> str:
             if row.row not in PAPER_PHASE1:
                 return "—"
             accuracy, seconds = PAPER_PHASE1[row.row]
             return f"{accuracy:.4f} in {seconds:,.0f} s"
 
-        body = [[_label(r), str(r.parameters["total"]), str(r.parameters["experts"]),
-                 fmt(r.train), fmt(r.test), _collapsed(r), fmt(r.seconds, 2), paper(r)]
-                for r in rows]
-        return _table(["model", "router params", "expert params", "train acc", "test acc",
-                       "collapsed", "train s/run", "paper (MNIST, 8 epochs): acc in time"],
-                      body, "lrrrrrrr")
+        body = [
+            [
+                _label(r),
+                str(r.parameters["total"]),
+                str(r.parameters["experts"]),
+                fmt(r.train),
+                fmt(r.test),
+                _collapsed(r),
+                fmt(r.seconds, 2),
+                paper(r),
+            ]
+            for r in rows
+        ]
+        return _table(
+            [
+                "model",
+                "router params",
+                "expert params",
+                "train acc",
+                "test acc",
+                "collapsed",
+                "train s/run",
+                "paper (MNIST, 8 epochs): acc in time",
+            ],
+            body,
+            "lrrrrrrr",
+        )
     if phase == "3b":
-        body = [[_label(r), "none" if r.noise is None else r.noise.replace("_", " "),
-                 "—" if r.noise is None else f"{r.level:g}", fmt(r.train), fmt(r.test),
-                 _paper(r), _collapsed(r), fmt(r.seconds, 2)] for r in rows]
-        return _table(["router", "noise", "p / shots", "train acc", "test acc",
-                       "paper (train acc)", "collapsed", "train s/run"], body, "llrrrrrr")
-    body = [[_label(r), _params(r), fmt(r.train), fmt(r.test), _paper(r), _collapsed(r),
-             fmt(r.seconds, 2)] for r in rows]
-    return _table(["router", "router params", "train acc", "test acc", "paper (train acc)",
-                   "collapsed", "train s/run"], body, "lrrrrrr")
+        body = [
+            [
+                _label(r),
+                "none" if r.noise is None else r.noise.replace("_", " "),
+                "—" if r.noise is None else f"{r.level:g}",
+                fmt(r.train),
+                fmt(r.test),
+                _paper(r),
+                _collapsed(r),
+                fmt(r.seconds, 2),
+            ]
+            for r in rows
+        ]
+        return _table(
+            [
+                "router",
+                "noise",
+                "p / shots",
+                "train acc",
+                "test acc",
+                "paper (train acc)",
+                "collapsed",
+                "train s/run",
+            ],
+            body,
+            "llrrrrrr",
+        )
+    body = [
+        [
+            _label(r),
+            _params(r),
+            fmt(r.train),
+            fmt(r.test),
+            _paper(r),
+            _collapsed(r),
+            fmt(r.seconds, 2),
+        ]
+        for r in rows
+    ]
+    return _table(
+        [
+            "router",
+            "router params",
+            "train acc",
+            "test acc",
+            "paper (train acc)",
+            "collapsed",
+            "train s/run",
+        ],
+        body,
+        "lrrrrrr",
+    )
 
 
 def _paired(first: Row, second: Row) -> str:
@@ -164,14 +241,30 @@ def equal_budget_table(rows: Sequence[Row]) -> str | None:
         if mlp is None or quantum is None:
             continue
         mlp_z = by_key.get(f"mlp-h{hidden}+zloss{Z_LOSS:g}")
-        body.append([f"{mlp.parameters['total']} / {quantum.parameters['total']}",
-                     fmt(mlp.test), "—" if mlp_z is None else fmt(mlp_z.test), fmt(quantum.test),
-                     _paired(quantum, mlp), "—" if mlp_z is None else _paired(quantum, mlp_z)])
+        body.append(
+            [
+                f"{mlp.parameters['total']} / {quantum.parameters['total']}",
+                fmt(mlp.test),
+                "—" if mlp_z is None else fmt(mlp_z.test),
+                fmt(quantum.test),
+                _paired(quantum, mlp),
+                "—" if mlp_z is None else _paired(quantum, mlp_z),
+            ]
+        )
     if not body:
         return None
-    return _table(["params (MLP / quantum)", "MLP", f"MLP + z-loss {Z_LOSS:g}", "quantum",
-                   "quantum − MLP (wins/ties/losses)",
-                   "quantum − (MLP + z-loss) (wins/ties/losses)"], body, "rrrrrr")
+    return _table(
+        [
+            "params (MLP / quantum)",
+            "MLP",
+            f"MLP + z-loss {Z_LOSS:g}",
+            "quantum",
+            "quantum − MLP (wins/ties/losses)",
+            "quantum − (MLP + z-loss) (wins/ties/losses)",
+        ],
+        body,
+        "rrrrrr",
+    )
 
 
 def shots_table(rows: Sequence[Row]) -> str | None:
@@ -179,8 +272,13 @@ def shots_table(rows: Sequence[Row]) -> str | None:
     body = []
     for row in rows:
         for shots, accuracies in row.eval_shots.items():
-            body.append([f"{row.label}, evaluated with {shots} shots", fmt(accuracies["train_acc"]),
-                         fmt(accuracies["test_acc"])])
+            body.append(
+                [
+                    f"{row.label}, evaluated with {shots} shots",
+                    fmt(accuracies["train_acc"]),
+                    fmt(accuracies["test_acc"]),
+                ]
+            )
     if not body:
         return None
     return _table(["router (trained exactly)", "train acc", "test acc"], body, "lrr")
@@ -190,7 +288,7 @@ def machine() -> dict[str, Any]:
     """What ran it: CPU model, cores, OS, Python, torch and the qmoe kernel ISA."""
     import torch
 
-    import qmoe_torch as qm
+    from qmoe_torch.ops import active_isa
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -201,17 +299,21 @@ def machine() -> dict[str, Any]:
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "qmoe_isa": qm.active_isa()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "qmoe_isa": active_isa(),
+    }
 
 
 def _workers(count: int) -> str:
     return "runs in this process" if count == 1 else f"{count} worker processes"
 
 
-def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any],
-             figures: dict[str, str]) -> str:
+def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any], figures: dict[str, str]) -> str:
     m = meta["machine"]
     settings = meta["settings"]
     lines = [
@@ -221,7 +323,8 @@ def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any],
         f"{_workers(meta['workers'])}), torch {m['torch']}, qmoe kernels {m['qmoe_isa']}, "
         f"Python {m['python']}. Total wall time **{meta['wall_seconds']:.1f} s**"
         + " (runs of every phase in one queue); the runs' own times, summed per phase: "
-        + ", ".join(f"phase {p} {s:.1f} s" for p, s in meta["phase_seconds"].items()) + ".",
+        + ", ".join(f"phase {p} {s:.1f} s" for p, s in meta["phase_seconds"].items())
+        + ".",
         "",
         f"Seeds {', '.join(map(str, meta['seeds']))}: a seed draws the data set, a stratified "
         f"{1 - meta['test_size']:.0%}/{meta['test_size']:.0%} train/test split, the initial "
@@ -238,24 +341,51 @@ def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any],
         "MLP routers are `Linear(2, h)` → ReLU → `Linear(h, 2)`, as in the paper. † a "
         "reviewer's extra, not in the paper.",
         "",
-        _table(["phase", "data points", "epochs", "Adam lr", "batch"],
-               [[p, "all" if s["points"] is None else str(s["points"]), str(s["epochs"]),
-                 f"{s['lr']:g}", str(s["batch_size"])] for p, s in settings.items()], "lrrrr"),
+        _table(
+            ["phase", "data points", "epochs", "Adam lr", "batch"],
+            [
+                [
+                    p,
+                    "all" if s["points"] is None else str(s["points"]),
+                    str(s["epochs"]),
+                    f"{s['lr']:g}",
+                    str(s["batch_size"]),
+                ]
+                for p, s in settings.items()
+            ],
+            "lrrrr",
+        ),
     ]
     for phase, rows in summaries.items():
-        lines += ["", f"## {PHASES[phase]}", "", f"Data: {meta['data'][phase]}.", "",
-                  phase_table(phase, rows)]
+        lines += [
+            "",
+            f"## {PHASES[phase]}",
+            "",
+            f"Data: {meta['data'][phase]}.",
+            "",
+            phase_table(phase, rows),
+        ]
         if phase == "3a":
             table = equal_budget_table(rows)
             if table:
-                lines += ["", "Equal parameter budgets: test accuracy, and the quantum "
-                          "router's difference paired by seed (same data, same initial "
-                          "experts):", "", table]
+                lines += [
+                    "",
+                    "Equal parameter budgets: test accuracy, and the quantum "
+                    "router's difference paired by seed (same data, same initial "
+                    "experts):",
+                    "",
+                    table,
+                ]
         if phase == "3b":
             table = shots_table(rows)
             if table:
-                lines += ["", "The noiselessly trained router, read out with finite shots "
-                          "(estimates of ⟨Z⟩ from that many samples per point):", "", table]
+                lines += [
+                    "",
+                    "The noiselessly trained router, read out with finite shots "
+                    "(estimates of ⟨Z⟩ from that many samples per point):",
+                    "",
+                    table,
+                ]
         if phase in figures:
             lines += ["", f"![{PHASES[phase]}]({figures[phase]})"]
     return "\n".join(lines) + "\n"
@@ -271,12 +401,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write(out: Path, results: Sequence[dict[str, Any]], meta: dict[str, Any],
-          figures: dict[str, str]) -> Path:
+def write(
+    out: Path, results: Sequence[dict[str, Any]], meta: dict[str, Any], figures: dict[str, str]
+) -> Path:
     """``results.md`` (the tables) and ``results.json`` (every run) in ``out``."""
     summaries = summarize(results)
     path = out / "results.md"
     path.write_text(markdown(summaries, meta, figures))
-    (out / "results.json").write_text(json.dumps(
-        {"meta": meta, "runs": _jsonable(list(results))}, indent=1))
+    (out / "results.json").write_text(
+        json.dumps({"meta": meta, "runs": _jsonable(list(results))}, indent=1)
+    )
     return path

@@ -28,9 +28,11 @@ def decision_grid(model, resolution: int) -> dict[str, Any]:
     points = torch.stack([f0.reshape(-1), f1.reshape(-1)], dim=1)
     out = predict(model, points)
     shape = (resolution, resolution)
-    return {"axis": axis.numpy(),
-            "p_class1": torch.softmax(out.output, -1)[:, 1].reshape(shape).numpy(),
-            "p_expert1": out.routing.probs[:, 1].reshape(shape).numpy()}
+    return {
+        "axis": axis.numpy(),
+        "p_class1": torch.softmax(out.output, -1)[:, 1].reshape(shape).numpy(),
+        "p_expert1": out.routing.probs[:, 1].reshape(shape).numpy(),
+    }
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -39,31 +41,46 @@ def run_job(job: Job) -> dict[str, Any]:
     decision grids when the job asks)."""
     with single_thread():
         split = job.data()
-        model = make_model(job.router, job.experts, d_model=split.n_features,
-                           n_experts=job.n_experts, seed=job.seed)
+        model = make_model(
+            job.router,
+            job.experts,
+            d_model=split.n_features,
+            n_experts=job.n_experts,
+            seed=job.seed,
+        )
         fit = train(model, split.x_train, split.y_train, job.train_config, seed=job.seed)
         start = time.perf_counter()
         result: dict[str, Any] = {
-            "phase": job.phase, "row": job.row, "label": job.label, "seed": job.seed,
+            "phase": job.phase,
+            "row": job.row,
+            "label": job.label,
+            "seed": job.seed,
             "paper": job.paper,
             "noise": None if job.router.noise is None else job.router.noise.family,
             "level": 0.0 if job.router.noise is None else job.router.noise.level,
-            "router_kind": job.router.kind, "experts": job.experts,
-            "train_points": len(split.x_train), "test_points": len(split.x_test),
+            "router_kind": job.router.kind,
+            "experts": job.experts,
+            "train_points": len(split.x_train),
+            "test_points": len(split.x_test),
             "train_acc": accuracy(model, split.x_train, split.y_train),
             "test_acc": accuracy(model, split.x_test, split.y_test),
             "parameters": router_parameters(model),
             "expert_shares": expert_shares(model, split.x_train),
             "z_loss": job.z_loss,
-            "train_seconds": fit["seconds"], "steps": fit["steps"], "final_loss": fit["loss"],
+            "train_seconds": fit["seconds"],
+            "steps": fit["steps"],
+            "final_loss": fit["loss"],
             "data": split.description,
         }
         shots = {}
         for n_shots in job.eval_shots:
-            measured = reroute(model, job.router.with_noise(NoiseSpec("shots", n_shots)),
-                               seed=job.seed)
-            shots[str(n_shots)] = {"train_acc": accuracy(measured, split.x_train, split.y_train),
-                                   "test_acc": accuracy(measured, split.x_test, split.y_test)}
+            measured = reroute(
+                model, job.router.with_noise(NoiseSpec("shots", n_shots)), seed=job.seed
+            )
+            shots[str(n_shots)] = {
+                "train_acc": accuracy(measured, split.x_train, split.y_train),
+                "test_acc": accuracy(measured, split.x_test, split.y_test),
+            }
         result["eval_shots"] = shots
         result["eval_seconds"] = time.perf_counter() - start
         if job.grid:
@@ -96,9 +113,11 @@ class Runner:
 
     def __enter__(self) -> Runner:
         if self.workers > 1:
-            self._pool = ProcessPoolExecutor(self.workers,
-                                             mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker)
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -106,8 +125,9 @@ class Runner:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def _completed(self, jobs: Sequence[Job], order: list[int]
-                   ) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _completed(
+        self, jobs: Sequence[Job], order: list[int]
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
         if self._pool is None:
             for index in order:
                 yield index, run_job(jobs[index])

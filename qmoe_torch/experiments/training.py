@@ -16,7 +16,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-import qmoe_torch as qm
+# From the modules that define them, not from qmoe_torch's __init__ that re-exports them:
+# a module inside qmoe_torch importing the package itself is one re-export away from a cycle.
+from qmoe_torch.moe import MoE, MoEOutput
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +44,9 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, *,
-          seed: int) -> dict[str, float]:
+def train(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, *, seed: int
+) -> dict[str, float]:
     """Trains ``model`` in place; returns the wall time and the last epoch's mean loss."""
     generator = torch.Generator().manual_seed(seed)
     # fused: one kernel per step instead of one per parameter (a fifth of a step here)
@@ -55,10 +58,10 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
         order = torch.randperm(len(x), generator=generator)
         total, count = 0.0, 0
         for begin in range(0, len(x), config.batch_size):
-            batch = order[begin: begin + config.batch_size]
+            batch = order[begin : begin + config.batch_size]
             out = model(x[batch])
             loss = nn.functional.cross_entropy(_logits(out), y[batch])
-            if config.z_loss and isinstance(out, qm.MoEOutput):
+            if config.z_loss and isinstance(out, MoEOutput):
                 loss = loss + config.z_loss * out.routing.z_loss
             optimizer.zero_grad()
             loss.backward()
@@ -70,13 +73,13 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfi
     return {"seconds": time.perf_counter() - start, "steps": steps, "loss": last_loss}
 
 
-def _logits(out: qm.MoEOutput | torch.Tensor) -> torch.Tensor:
+def _logits(out: MoEOutput | torch.Tensor) -> torch.Tensor:
     """The class logits of a mixture's output, or of a plain model's (a lone expert)."""
-    return out.output if isinstance(out, qm.MoEOutput) else out
+    return out.output if isinstance(out, MoEOutput) else out
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor) -> qm.MoEOutput | torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor) -> MoEOutput | torch.Tensor:
     model.eval()
     return model(x)
 
@@ -89,7 +92,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def expert_shares(model: nn.Module, x: torch.Tensor) -> list[float]:
     """Fraction of the points ``x`` whose most probable expert is each expert (``[1.0]``
     for a model without a mixture)."""
-    if not isinstance(model, qm.MoE):
+    if not isinstance(model, MoE):
         return [1.0]
     routing = predict(model, x).routing
     counts = torch.bincount(routing.indices[:, 0], minlength=routing.probs.shape[1])

@@ -26,9 +26,11 @@ _ROUTER_CLASSES: dict[type, type] = {}
 def _is_native_router(module: nn.Module) -> bool:
     """A transformers 5.x top-k router: top_k, num_experts, hidden_dim and a weight."""
     weight = getattr(module, "weight", None)
-    return (all(hasattr(module, name) for name in ("top_k", "num_experts", "hidden_dim"))
-            and isinstance(weight, torch.Tensor)
-            and tuple(weight.shape) == (module.num_experts, module.hidden_dim))
+    return (
+        all(hasattr(module, name) for name in ("top_k", "num_experts", "hidden_dim"))
+        and isinstance(weight, torch.Tensor)
+        and tuple(weight.shape) == (module.num_experts, module.hidden_dim)
+    )
 
 
 def _quantum_router_class(native: type) -> type:
@@ -46,8 +48,9 @@ def _quantum_router_class(native: type) -> type:
             self.norm_topk_prob = getattr(router, "norm_topk_prob", True)
             self.quantum_gate = QuantumGate(self.hidden_dim, self.num_experts, **gate_kwargs)
             # the model's weight initialisation touches `weight` of every router it knows
-            self.register_buffer("weight", torch.empty(self.num_experts, self.hidden_dim),
-                                 persistent=False)
+            self.register_buffer(
+                "weight", torch.empty(self.num_experts, self.hidden_dim), persistent=False
+            )
 
         def forward(self, hidden_states: torch.Tensor):
             hidden_states = hidden_states.reshape(-1, self.hidden_dim)

@@ -26,8 +26,12 @@ FIXED = {
     Opcode.SWAP: np.eye(4, dtype=complex)[[0, 2, 1, 3]],
 }
 GENERATORS = {
-    Opcode.RX: X, Opcode.RY: Y, Opcode.RZ: Z,
-    Opcode.ISING_XX: np.kron(X, X), Opcode.ISING_YY: np.kron(Y, Y), Opcode.ISING_ZZ: np.kron(Z, Z),
+    Opcode.RX: X,
+    Opcode.RY: Y,
+    Opcode.RZ: Z,
+    Opcode.ISING_XX: np.kron(X, X),
+    Opcode.ISING_YY: np.kron(Y, Y),
+    Opcode.ISING_ZZ: np.kron(Z, Z),
 }
 
 
@@ -39,7 +43,7 @@ def expm_hermitian(generator: np.ndarray, angle: float) -> np.ndarray:
 
 def embed(matrix: np.ndarray, wires: list[int], n_qubits: int) -> np.ndarray:
     """Full operator of ``matrix`` acting on ``wires`` (first wire = its most significant bit)."""
-    dim = 2 ** n_qubits
+    dim = 2**n_qubits
     full = np.zeros((dim, dim), dtype=complex)
     shifts = [n_qubits - 1 - w for w in wires]
     cleared = ~sum(1 << s for s in shifts)
@@ -55,11 +59,16 @@ def embed(matrix: np.ndarray, wires: list[int], n_qubits: int) -> np.ndarray:
     return full
 
 
-def dense_state(ops: list[tuple[int, int, int, int, int]], n_qubits: int, inputs_row: np.ndarray,
-                weights: np.ndarray, constants: list[float],
-                initial: np.ndarray | None = None) -> np.ndarray:
+def dense_state(
+    ops: list[tuple[int, int, int, int, int]],
+    n_qubits: int,
+    inputs_row: np.ndarray,
+    weights: np.ndarray,
+    constants: list[float],
+    initial: np.ndarray | None = None,
+) -> np.ndarray:
     """Final state of one sample from a circuit's op tuples."""
-    psi = np.zeros(2 ** n_qubits, dtype=complex)
+    psi = np.zeros(2**n_qubits, dtype=complex)
     if initial is None:
         psi[0] = 1
     else:
@@ -69,8 +78,11 @@ def dense_state(ops: list[tuple[int, int, int, int, int]], n_qubits: int, inputs
         if opcode in FIXED:
             matrix = FIXED[Opcode(opcode)]
         else:
-            angle = {ParamSource.INPUT: inputs_row, ParamSource.WEIGHT: weights,
-                     ParamSource.CONSTANT: constants}[ParamSource(source)][index]
+            angle = {
+                ParamSource.INPUT: inputs_row,
+                ParamSource.WEIGHT: weights,
+                ParamSource.CONSTANT: constants,
+            }[ParamSource(source)][index]
             matrix = expm_hermitian(GENERATORS[Opcode(opcode)], float(angle))
         psi = embed(matrix, wires, n_qubits) @ psi
     return psi

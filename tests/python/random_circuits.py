@@ -36,9 +36,15 @@ def random_circuit(
     circuit = Circuit(n_qubits)
     if n_weights:
         circuit.new_weights((n_weights,), "random")
-    sources = [s for s, ok in ((ParamSource.INPUT, n_inputs > 0),
-                               (ParamSource.WEIGHT, n_weights > 0),
-                               (ParamSource.CONSTANT, with_constants)) if ok]
+    sources = [
+        s
+        for s, ok in (
+            (ParamSource.INPUT, n_inputs > 0),
+            (ParamSource.WEIGHT, n_weights > 0),
+            (ParamSource.CONSTANT, with_constants),
+        )
+        if ok
+    ]
     opcodes = [o for o in UNITARY_OPCODES if n_wires(o) <= n_qubits]
     rotations = [o for o in opcodes if takes_parameter(o)]
     cycle = [opcodes[i] for i in rng.permutation(len(opcodes))]
@@ -56,8 +62,9 @@ def random_circuit(
             circuit.add(opcode, wires)
             continue
         if not sources:
-            raise ValueError("rotations need a parameter source: give n_inputs, n_weights "
-                             "or with_constants=True")
+            raise ValueError(
+                "rotations need a parameter source: give n_inputs, n_weights or with_constants=True"
+            )
         if unread:
             circuit.add(opcode, wires, *unread.pop())
             continue
@@ -72,16 +79,22 @@ def random_circuit(
     return circuit
 
 
-def random_angles(rng: np.random.Generator, shape: tuple[int, ...],
-                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def random_angles(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """Angles uniform in [-2 pi, 2 pi) as a torch tensor of ``shape``."""
     return torch.tensor(rng.uniform(-2 * math.pi, 2 * math.pi, size=shape), dtype=dtype)
 
 
-def random_state(rng: np.random.Generator, batch: int, n_qubits: int,
-                 dtype: torch.dtype = torch.complex128, normalize: bool = True) -> torch.Tensor:
+def random_state(
+    rng: np.random.Generator,
+    batch: int,
+    n_qubits: int,
+    dtype: torch.dtype = torch.complex128,
+    normalize: bool = True,
+) -> torch.Tensor:
     """Random states ``[batch, 2**n_qubits]`` (complex dtype gives complex amplitudes)."""
-    shape = (batch, 2 ** n_qubits)
+    shape = (batch, 2**n_qubits)
     values = rng.normal(size=shape)
     if dtype.is_complex:
         values = values + 1j * rng.normal(size=shape)

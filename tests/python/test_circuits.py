@@ -36,8 +36,14 @@ def test_opcode_values_follow_the_program_format() -> None:
     assert [s.value for s in ParamSource] == [0, 1, 2, 3]
     assert OP_WIDTH == 5
     two_qubit = {o for o in Opcode if is_two_qubit(o)}
-    assert two_qubit == {Opcode.CNOT, Opcode.CZ, Opcode.SWAP, Opcode.ISING_XX,
-                         Opcode.ISING_YY, Opcode.ISING_ZZ}
+    assert two_qubit == {
+        Opcode.CNOT,
+        Opcode.CZ,
+        Opcode.SWAP,
+        Opcode.ISING_XX,
+        Opcode.ISING_YY,
+        Opcode.ISING_ZZ,
+    }
     assert {o for o in Opcode if takes_parameter(o)} == {o for o in Opcode if o >= 9}
     assert {o for o in Opcode if is_channel(o)} == set(CHANNELS) == {o for o in Opcode if o >= 15}
 
@@ -145,8 +151,7 @@ def test_strongly_entangling_custom_ranges_wires_and_one_wire() -> None:
         Circuit(3).append(StronglyEntanglingLayers(2, ranges=[1]))
 
 
-@pytest.mark.parametrize(("n", "ring"), [(1, []), (2, [(0, 1)]),
-                                         (3, [(0, 1), (1, 2), (2, 0)])])
+@pytest.mark.parametrize(("n", "ring"), [(1, []), (2, [(0, 1)]), (3, [(0, 1), (1, 2), (2, 0)])])
 def test_basic_entangler_layout(n: int, ring: list[tuple[int, int]]) -> None:
     circuit = Circuit(n).append(BasicEntanglerLayers(2, rotation="Y"))
     assert circuit.weight_shapes == {"BasicEntanglerLayers": (2, n)}
@@ -173,11 +178,14 @@ def test_angle_embedding_columns_and_reuse() -> None:
 
 def test_data_reuploading_reuses_inputs_and_gets_fresh_weights() -> None:
     circuit = Circuit(2).append(
-        DataReuploading(AngleEmbedding("Y"), StronglyEntanglingLayers(1), n_repeats=3))
+        DataReuploading(AngleEmbedding("Y"), StronglyEntanglingLayers(1), n_repeats=3)
+    )
     assert circuit.n_inputs == 2
-    assert circuit.weight_offsets == {"StronglyEntanglingLayers": 0,
-                                      "StronglyEntanglingLayers_1": 6,
-                                      "StronglyEntanglingLayers_2": 12}
+    assert circuit.weight_offsets == {
+        "StronglyEntanglingLayers": 0,
+        "StronglyEntanglingLayers_1": 6,
+        "StronglyEntanglingLayers_2": 12,
+    }
     inputs_read = [op[4] for op in circuit.ops if op[3] == INPUT]
     assert inputs_read == [0, 1] * 3
 
@@ -285,8 +293,9 @@ def test_amplitude_embedding_errors() -> None:
 @pytest.mark.parametrize("n_qubits", [1, 2, 4])
 def test_random_circuit_reads_every_input_and_weight(n_qubits: int) -> None:
     for seed in range(5):
-        circuit = random_circuit(n_qubits, 15 + 3 + 5, n_inputs=3, n_weights=5,
-                                 rng=np.random.default_rng(seed))
+        circuit = random_circuit(
+            n_qubits, 15 + 3 + 5, n_inputs=3, n_weights=5, rng=np.random.default_rng(seed)
+        )
         assert {op[4] for op in circuit.ops if op[3] == INPUT} == {0, 1, 2}
         assert {op[4] for op in circuit.ops if op[3] == WEIGHT} == set(range(5))
         assert len(circuit) == 23

@@ -26,8 +26,9 @@ def test_compiled_gate_matches_eager(n_qubits: int, dynamic: bool) -> None:
         actual = compiled(hidden)
         actual.square().sum().backward()
         torch.testing.assert_close(actual, expected, atol=1e-12, rtol=1e-12)
-        for want, got in zip(expected_grads, [p.grad for p in gate.parameters()] + [hidden.grad],
-                             strict=True):
+        for want, got in zip(
+            expected_grads, [p.grad for p in gate.parameters()] + [hidden.grad], strict=True
+        ):
             torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
         gate.zero_grad()
         hidden.grad = None

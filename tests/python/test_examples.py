@@ -15,7 +15,11 @@ def test_swap_router_mixtral_runs() -> None:
     pytest.importorskip("transformers")
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "swap_router_mixtral.py"), "--steps", "3"],
-        capture_output=True, text=True, timeout=300, check=False)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "replaced 2 routers" in result.stdout
     assert "per-expert load" in result.stdout

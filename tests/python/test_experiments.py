@@ -60,8 +60,9 @@ def _numbers(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Outcome:
     out = tmp_path_factory.mktemp("tiny")
-    return pipeline.run(["1", "2", "3a", "3b"], out, preset="tiny", seeds=[0, 1],
-                        workers=1, progress=False)
+    return pipeline.run(
+        ["1", "2", "3a", "3b"], out, preset="tiny", seeds=[0, 1], workers=1, progress=False
+    )
 
 
 def test_every_phase_writes_its_table_and_figures(tiny: pipeline.Outcome) -> None:
@@ -93,8 +94,9 @@ def test_every_number_is_an_accuracy(tiny: pipeline.Outcome) -> None:
 
 def test_same_seed_same_numbers(tiny: pipeline.Outcome, tmp_path: Path) -> None:
     # again, in another process layout: two worker processes instead of this one
-    again = pipeline.run(["1", "2", "3a", "3b"], tmp_path, preset="tiny", seeds=[0, 1],
-                         workers=2, progress=False)
+    again = pipeline.run(
+        ["1", "2", "3a", "3b"], tmp_path, preset="tiny", seeds=[0, 1], workers=2, progress=False
+    )
     assert _numbers(again.out) == _numbers(tiny.out)
 
 
@@ -105,31 +107,74 @@ def test_another_seed_other_numbers(tiny: pipeline.Outcome, tmp_path: Path) -> N
 
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--phase", "2", "--preset", "tiny", "--seeds", "1", "--epochs", "1",
-                 "--workers", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--phase",
+                "2",
+                "--preset",
+                "tiny",
+                "--seeds",
+                "1",
+                "--epochs",
+                "1",
+                "--workers",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "## Phase 2:" in printed and str(tmp_path / "results.md") in printed
     assert (tmp_path / "phase2_decision_boundaries.png").exists()
     settings = json.loads((tmp_path / "results.json").read_text())["meta"]["settings"]
     assert settings["2"]["epochs"] == 1
-    result = subprocess.run([sys.executable, "-m", "qmoe_torch.experiments", "--help"],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "qmoe_torch.experiments", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0 and "demo" in result.stdout
 
 
-@pytest.mark.parametrize(("argument", "message"), [
-    (["--test-size", "1.5"], "test_size=1.5: expected a fraction in (0, 1)"),
-    (["--points", "3"], "points=3: expected at least 20"),
-    (["--epochs", "0"], "epochs=0: expected at least 1"),
-    (["--lr", "-1"], "lr=-1.0: expected a positive learning rate"),
-    (["--batch-size", "0"], "batch_size=0: expected at least 1"),
-])
-def test_bad_settings_are_named_and_write_nothing(argument: list[str], message: str,
-                                                  tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        (["--test-size", "1.5"], "test_size=1.5: expected a fraction in (0, 1)"),
+        (["--points", "3"], "points=3: expected at least 20"),
+        (["--epochs", "0"], "epochs=0: expected at least 1"),
+        (["--lr", "-1"], "lr=-1.0: expected a positive learning rate"),
+        (["--batch-size", "0"], "batch_size=0: expected at least 1"),
+    ],
+)
+def test_bad_settings_are_named_and_write_nothing(
+    argument: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "never"
-    assert main(["run", "--phase", "2", "--preset", "tiny", "--seeds", "1", "--no-progress",
-                 "--out", str(out), *argument]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--phase",
+                "2",
+                "--preset",
+                "tiny",
+                "--seeds",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+                *argument,
+            ]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err
     assert not out.exists()
 
@@ -141,37 +186,49 @@ def test_the_paper_model() -> None:
     assert model.gate.parameter_counts() == {"classical": 6, "quantum": 18, "total": 24}
     assert [type(e) for e in model.experts] == [torch.nn.Linear] * 2
     assert model(torch.rand(5, 2)).output.shape == (5, 2)
-    mlp = [make_model(RouterSpec("mlp", hidden=h), "linear", d_model=2).gate
-           .parameter_counts()["total"] for h in (2, 4, 8, 16, 32, 64)]
+    mlp = [
+        make_model(RouterSpec("mlp", hidden=h), "linear", d_model=2).gate.parameter_counts()[
+            "total"
+        ]
+        for h in (2, 4, 8, 16, 32, 64)
+    ]
     assert mlp == [12, 22, 42, 82, 162, 322]
-    assert isinstance(make_model(RouterSpec("mlp", hidden=4), "linear", d_model=2).gate
-                      .layers[1], torch.nn.ReLU)
+    assert isinstance(
+        make_model(RouterSpec("mlp", hidden=4), "linear", d_model=2).gate.layers[1], torch.nn.ReLU
+    )
     # phase 1: a linear router over three quantum experts; one expert alone; classical MoE
-    phase1 = [make_model(job.router, job.experts, d_model=16, n_experts=job.n_experts)
-              for job in jobs_for_phase("1", PRESETS["paper"]["1"], [0])]
+    phase1 = [
+        make_model(job.router, job.experts, d_model=16, n_experts=job.n_experts)
+        for job in jobs_for_phase("1", PRESETS["paper"]["1"], [0])
+    ]
     assert isinstance(phase1[0], qm.MoE) and phase1[0].n_experts == 3
     assert all(isinstance(e, qm.QuantumExpert) for e in phase1[0].experts)
     assert isinstance(phase1[1], qm.QuantumExpert) and phase1[1].n_qubits == 4
     assert [type(e) for e in phase1[2].experts] == [torch.nn.Linear] * 3
     # phase 2's paper rows: nn.Linear(2, 2) with its bias (6 parameters) and the quantum router
-    paper_rows = [job.router for job in jobs_for_phase("2", PRESETS["paper"]["2"], [0])
-                  if job.paper]
-    assert [make_model(r, "linear", d_model=2).gate.parameter_counts()["total"]
-            for r in paper_rows] == [6, 24]
+    paper_rows = [
+        job.router for job in jobs_for_phase("2", PRESETS["paper"]["2"], [0]) if job.paper
+    ]
+    assert [
+        make_model(r, "linear", d_model=2).gate.parameter_counts()["total"] for r in paper_rows
+    ] == [6, 24]
     # depolarizing on both qubits after the embedding and after the ansatz
-    noisy = make_model(PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", 0.05)), "linear",
-                       d_model=2).gate
+    noisy = make_model(
+        PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", 0.05)), "linear", d_model=2
+    ).gate
     opcodes = [op[0] for op in noisy.circuit.ops]
     channels = [i for i, opcode in enumerate(opcodes) if is_channel(opcode)]
     assert channels == [2, 3, len(opcodes) - 2, len(opcodes) - 1]
     # after every gate: a channel on each wire a gate acts on, right after it
-    everywhere = make_model(PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", 0.01, at="gate")),
-                            "linear", d_model=2).gate
+    everywhere = make_model(
+        PAPER_ROUTER.with_noise(NoiseSpec("depolarizing", 0.01, at="gate")), "linear", d_model=2
+    ).gate
     gate_opcodes = [op[0] for op in everywhere.circuit.ops]
     assert sum(map(is_channel, gate_opcodes)) > len(channels) and is_channel(gate_opcodes[-1])
     # the same seed: the same experts for every router
-    quantum, linear = (make_model(RouterSpec(k), "linear", d_model=2, seed=3)
-                       for k in ("quantum", "linear"))
+    quantum, linear = (
+        make_model(RouterSpec(k), "linear", d_model=2, seed=3) for k in ("quantum", "linear")
+    )
     assert torch.equal(quantum.experts[0].weight, linear.experts[0].weight)
 
 

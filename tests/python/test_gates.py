@@ -24,8 +24,9 @@ def naive_logits(gate: QuantumGate, hidden: torch.Tensor) -> torch.Tensor:
             p = reference.probs(angles, weights, program, n, constants=gate.circuit.constants)
             rows.append(torch.log(p[0, : gate.n_experts] + 1e-12))
         else:
-            values = reference.expval(angles, weights, program, n, gate.circuit.z_masks,
-                                      constants=gate.circuit.constants)[0]
+            values = reference.expval(
+                angles, weights, program, n, gate.circuit.z_masks, constants=gate.circuit.constants
+            )[0]
             if gate.readout == "expval":
                 rows.append(values @ gate.adapter.weight.double().T + gate.adapter.bias.double())
             else:
@@ -90,17 +91,20 @@ def test_state_dict_round_trips_exactly() -> None:
     assert torch.equal(gate(hidden), clone(hidden))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: QuantumGate(8, 5, n_qubits=2, readout="probs"), "fewer than n_experts=5"),
-    (lambda: QuantumGate(8, 4, n_qubits=2, readout="parity"), "fewer than n_experts=4"),
-    (lambda: QuantumGate(8, 2, readout="softmax"), "readout='softmax'"),
-    (lambda: QuantumGate(8, 2, entangler="ring"), "entangler='ring'"),
-    (lambda: QuantumGate(8, 2, diff_method="backprop"), "diff_method='backprop'"),
-    (lambda: QuantumGate(0, 2), "d_model and n_experts"),
-    (lambda: MLPGate(8, 2), "exactly one of hidden and parameter_budget"),
-    (lambda: MLPGate(8, 2, parameter_budget=5), "parameter_budget=5"),
-    (lambda: MLPGate(8, 2, 4, activation="swish"), "activation='swish' is unknown"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: QuantumGate(8, 5, n_qubits=2, readout="probs"), "fewer than n_experts=5"),
+        (lambda: QuantumGate(8, 4, n_qubits=2, readout="parity"), "fewer than n_experts=4"),
+        (lambda: QuantumGate(8, 2, readout="softmax"), "readout='softmax'"),
+        (lambda: QuantumGate(8, 2, entangler="ring"), "entangler='ring'"),
+        (lambda: QuantumGate(8, 2, diff_method="backprop"), "diff_method='backprop'"),
+        (lambda: QuantumGate(0, 2), "d_model and n_experts"),
+        (lambda: MLPGate(8, 2), "exactly one of hidden and parameter_budget"),
+        (lambda: MLPGate(8, 2, parameter_budget=5), "parameter_budget=5"),
+        (lambda: MLPGate(8, 2, 4, activation="swish"), "activation='swish' is unknown"),
+    ],
+)
 def test_bad_arguments_are_rejected(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
@@ -127,9 +131,10 @@ def test_mlp_gate_sizes_match_the_paper() -> None:
         assert MLPGate(2, 2, parameter_budget=expected).hidden == hidden
 
 
-@pytest.mark.parametrize(("activation", "function"), [("tanh", torch.tanh),
-                                                     ("relu", torch.relu),
-                                                     ("gelu", torch.nn.functional.gelu)])
+@pytest.mark.parametrize(
+    ("activation", "function"),
+    [("tanh", torch.tanh), ("relu", torch.relu), ("gelu", torch.nn.functional.gelu)],
+)
 def test_mlp_gate_applies_its_activation(activation: str, function) -> None:
     gate = MLPGate(3, 2, 5, activation=activation, dtype=torch.float64)
     first, second = gate.layers[0], gate.layers[2]

@@ -11,15 +11,26 @@ from qmoe_torch.integrations.huggingface import replace_routers  # noqa: E402
 
 
 def tiny(kind: str):
-    common = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    common = dict(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     if kind == "mixtral":
         config = transformers.MixtralConfig(num_local_experts=4, num_experts_per_tok=2, **common)
         return transformers.MixtralForCausalLM(config)
     if kind == "qwen2_moe":
-        config = transformers.Qwen2MoeConfig(num_experts=4, num_experts_per_tok=2,
-                                             moe_intermediate_size=24,
-                                             shared_expert_intermediate_size=24, **common)
+        config = transformers.Qwen2MoeConfig(
+            num_experts=4,
+            num_experts_per_tok=2,
+            moe_intermediate_size=24,
+            shared_expert_intermediate_size=24,
+            **common,
+        )
         return transformers.Qwen2MoeForCausalLM(config)
     config = transformers.OlmoeConfig(num_experts=4, num_experts_per_tok=2, **common)
     return transformers.OlmoeForCausalLM(config)
@@ -59,9 +70,14 @@ def test_replaced_routers_train_and_keep_the_aux_loss(kind: str) -> None:
 
 
 def test_a_model_without_moe_blocks_is_left_alone() -> None:
-    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48,
-                                      num_hidden_layers=1, num_attention_heads=4,
-                                      num_key_value_heads=2)
+    config = transformers.LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     assert replace_routers(transformers.LlamaForCausalLM(config)) == []
 
 

@@ -35,11 +35,13 @@ def naive_moe(moe: MoE, hidden: torch.Tensor, capacity: int | None = None) -> to
 @pytest.mark.parametrize("expert", ["swiglu", "mlp"])
 @pytest.mark.parametrize("quantum", [False, True])
 @pytest.mark.parametrize("shape", [(9, 8), (2, 6, 8)])
-def test_moe_matches_a_token_by_token_loop(k: int, expert: str, quantum: bool,
-                                           shape: tuple[int, ...]) -> None:
+def test_moe_matches_a_token_by_token_loop(
+    k: int, expert: str, quantum: bool, shape: tuple[int, ...]
+) -> None:
     torch.manual_seed(k)
-    gate = QuantumGate(8, 4, dtype=torch.float64) if quantum else LinearGate(8, 4,
-                                                                           dtype=torch.float64)
+    gate = (
+        QuantumGate(8, 4, dtype=torch.float64) if quantum else LinearGate(8, 4, dtype=torch.float64)
+    )
     moe = MoE(8, 4, 16, k=k, gate=gate, expert=expert).double()
     hidden = torch.randn(*shape, dtype=torch.float64)
     out = moe(hidden)
@@ -93,13 +95,16 @@ def test_state_dict_round_trips_exactly() -> None:
     assert torch.equal(moe(hidden).output, clone(hidden).output)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: MoE(8, 4, 16, gate=LinearGate(8, 3)), "routes to 3 experts"),
-    (lambda: MoE(8, 4, 16, experts=[nn.Linear(8, 8)]), "1 experts given"),
-    (lambda: MoE(8, 4, 16, capacity_factor=0.0), "capacity_factor"),
-    (lambda: MoE(8, 4, 16, k=5), "k=5"),
-    (lambda: MoE(8, 4, 16, expert="moe"), "expert='moe'"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: MoE(8, 4, 16, gate=LinearGate(8, 3)), "routes to 3 experts"),
+        (lambda: MoE(8, 4, 16, experts=[nn.Linear(8, 8)]), "1 experts given"),
+        (lambda: MoE(8, 4, 16, capacity_factor=0.0), "capacity_factor"),
+        (lambda: MoE(8, 4, 16, k=5), "k=5"),
+        (lambda: MoE(8, 4, 16, expert="moe"), "expert='moe'"),
+    ],
+)
 def test_bad_arguments(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
@@ -119,8 +124,16 @@ def test_two_moons_with_a_quantum_router_and_top_1() -> None:
     points = torch.tensor(points, dtype=torch.float32)
     labels = torch.tensor(labels)
     gate = QuantumGate(2, 2, n_qubits=2, layers=3)
-    moe = MoE(2, 2, 0, k=1, gate=gate, experts=[MLPExpert(2, 8, 2) for _ in range(2)],
-              d_out=2, renormalize=False)
+    moe = MoE(
+        2,
+        2,
+        0,
+        k=1,
+        gate=gate,
+        experts=[MLPExpert(2, 8, 2) for _ in range(2)],
+        d_out=2,
+        renormalize=False,
+    )
     optimizer = torch.optim.Adam(moe.parameters(), lr=0.05)
     for _ in range(600):
         out = moe(points[:1000])

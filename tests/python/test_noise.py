@@ -55,14 +55,24 @@ def test_layer_points_follow_each_entangling_layer() -> None:
 
 def test_gate_points_follow_every_gate_on_its_wires() -> None:
     circuit = Circuit(2).h(0).cnot(0, 1).rz(1, constant=0.3)
-    model = qm.NoiseModel(channels=(qm.Channel("phase_damping", 0.1),
-                                    qm.Channel("amplitude_damping", 0.2)), at="gate")
+    model = qm.NoiseModel(
+        channels=(qm.Channel("phase_damping", 0.1), qm.Channel("amplitude_damping", 0.2)), at="gate"
+    )
     noisy = model.apply(circuit)
     opcodes = [Opcode(op[0]).name for op in noisy.ops]
-    assert opcodes == ["H", "PHASE_DAMPING", "AMPLITUDE_DAMPING",
-                       "CNOT", "PHASE_DAMPING", "AMPLITUDE_DAMPING",
-                       "PHASE_DAMPING", "AMPLITUDE_DAMPING",
-                       "RZ", "PHASE_DAMPING", "AMPLITUDE_DAMPING"]
+    assert opcodes == [
+        "H",
+        "PHASE_DAMPING",
+        "AMPLITUDE_DAMPING",
+        "CNOT",
+        "PHASE_DAMPING",
+        "AMPLITUDE_DAMPING",
+        "PHASE_DAMPING",
+        "AMPLITUDE_DAMPING",
+        "RZ",
+        "PHASE_DAMPING",
+        "AMPLITUDE_DAMPING",
+    ]
     assert [op[1] for op in noisy.ops if is_channel(op[0])] == [0, 0, 0, 0, 1, 1, 1, 1]
 
 
@@ -77,14 +87,17 @@ def test_a_model_without_channels_leaves_the_circuit_alone() -> None:
     assert qm.NoiseModel(shots=10).apply(circuit) is circuit
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: qm.Channel("depolarising", 0.1), "name"),
-    (lambda: qm.Channel("depolarizing", 1.5), r"\[0, 1\]"),
-    (lambda: qm.Channel("bit_flip", float("nan")), r"\[0, 1\]"),
-    (lambda: qm.ReadoutError(-0.1, 0.0), "p01"),
-    (lambda: qm.NoiseModel(shots=0), "shots"),
-    (lambda: qm.NoiseModel(at=()), "at"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: qm.Channel("depolarising", 0.1), "name"),
+        (lambda: qm.Channel("depolarizing", 1.5), r"\[0, 1\]"),
+        (lambda: qm.Channel("bit_flip", float("nan")), r"\[0, 1\]"),
+        (lambda: qm.ReadoutError(-0.1, 0.0), "p01"),
+        (lambda: qm.NoiseModel(shots=0), "shots"),
+        (lambda: qm.NoiseModel(at=()), "at"),
+    ],
+)
 def test_bad_noise_arguments_are_named(make, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()
@@ -100,13 +113,15 @@ def test_unknown_points_and_wires_are_errors() -> None:
 # ---------------------------------------------------------------- exact values
 @pytest.mark.parametrize("at", ["template", "layer", "gate"])
 def test_noisy_circuits_match_the_density_matrix_oracle(at: str) -> None:
-    model = qm.NoiseModel(channels=(qm.Channel("depolarizing", 0.07),
-                                    qm.Channel("amplitude_damping", 0.2)), at=at)
+    model = qm.NoiseModel(
+        channels=(qm.Channel("depolarizing", 0.07), qm.Channel("amplitude_damping", 0.2)), at=at
+    )
     noisy = model.apply(router_circuit(3))
     inputs, weights = random_problem(noisy)
     got = noise.measure(noisy, inputs, weights, noise=model)
-    want = density_reference.expval(inputs, weights, noisy.program, 3, noisy.z_masks,
-                                    constants=noisy.constants)
+    want = density_reference.expval(
+        inputs, weights, noisy.program, 3, noisy.z_masks, constants=noisy.constants
+    )
     torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
     grads = torch.autograd.grad(got.sum(), (inputs, weights))
     expected = torch.autograd.grad(want.sum(), (inputs, weights))
@@ -133,8 +148,9 @@ def test_symmetric_readout_error_scales_each_z_by_one_minus_two_p(p: float) -> N
     torch.testing.assert_close(got, exact * scale, atol=1e-12, rtol=0)
     # differentiable: the gradient is the scaled exact one
     grad = torch.autograd.grad(got[:, 0].sum(), weights)[0]
-    torch.testing.assert_close(grad, (1 - 2 * p) * torch.autograd.grad(exact[:, 0].sum(),
-                                                                       weights)[0])
+    torch.testing.assert_close(
+        grad, (1 - 2 * p) * torch.autograd.grad(exact[:, 0].sum(), weights)[0]
+    )
 
 
 # ---------------------------------------------------------------- shots
@@ -164,13 +180,18 @@ def test_shot_estimates_converge_to_the_exact_value_within_four_standard_errors(
     model = shot_model(200, readout_error=qm.ReadoutError(0.02, 0.05))
     noisy = model.apply(router_circuit(2))
     inputs, weights = random_problem(noisy, batch=3)
-    exact = noise.measure(noisy, inputs, weights,
-                          noise=qm.NoiseModel(readout_error=model.readout_error)).detach()
+    exact = noise.measure(
+        noisy, inputs, weights, noise=qm.NoiseModel(readout_error=model.readout_error)
+    ).detach()
     seeds = 300
-    estimates = torch.stack([
-        noise.measure(noisy, inputs, weights, noise=model,
-                      generator=torch.Generator().manual_seed(seed)).detach()
-        for seed in range(seeds)])
+    estimates = torch.stack(
+        [
+            noise.measure(
+                noisy, inputs, weights, noise=model, generator=torch.Generator().manual_seed(seed)
+            ).detach()
+            for seed in range(seeds)
+        ]
+    )
     mean, standard_error = estimates.mean(0), estimates.std(0) / math.sqrt(seeds)
     assert bool(((mean - exact).abs() <= 4 * standard_error + 1e-12).all())
     assert bool((standard_error > 0).all())
@@ -182,10 +203,15 @@ def test_shot_gradients_converge_to_the_exact_gradient() -> None:
     inputs, weights = random_problem(noisy, batch=2)
     exact = torch.autograd.grad(noise.measure(noisy, inputs, weights).sum(), (inputs, weights))
     seeds = 150
-    samples = [torch.autograd.grad(
-        noise.measure(noisy, inputs, weights, noise=model,
-                      generator=torch.Generator().manual_seed(seed)).sum(), (inputs, weights))
-        for seed in range(seeds)]
+    samples = [
+        torch.autograd.grad(
+            noise.measure(
+                noisy, inputs, weights, noise=model, generator=torch.Generator().manual_seed(seed)
+            ).sum(),
+            (inputs, weights),
+        )
+        for seed in range(seeds)
+    ]
     for which in range(2):
         stacked = torch.stack([sample[which] for sample in samples])
         mean, standard_error = stacked.mean(0), stacked.std(0) / math.sqrt(seeds)
@@ -198,8 +224,9 @@ def test_the_same_seed_gives_the_same_numbers() -> None:
     inputs, weights = random_problem(noisy)
 
     def run(seed: int):
-        value = noise.measure(noisy, inputs, weights, noise=model,
-                              generator=torch.Generator().manual_seed(seed))
+        value = noise.measure(
+            noisy, inputs, weights, noise=model, generator=torch.Generator().manual_seed(seed)
+        )
         return value, torch.autograd.grad(value.sum(), (inputs, weights))
 
     first, second, other = run(7), run(7), run(8)
@@ -218,14 +245,19 @@ def test_shot_probs_readout_and_weight_sharing() -> None:
     grad_exact = torch.autograd.grad((exact * torch.arange(4.0)).sum(), weights)[0]
     estimates, grads = [], []
     for seed in range(200):
-        value = noise.measure(circuit, inputs, weights, noise=model,
-                              generator=torch.Generator().manual_seed(seed))
+        value = noise.measure(
+            circuit, inputs, weights, noise=model, generator=torch.Generator().manual_seed(seed)
+        )
         assert torch.allclose(value.sum(1), torch.ones(2, dtype=torch.float64))
         estimates.append(value.detach())
         grads.append(torch.autograd.grad((value * torch.arange(4.0)).sum(), weights)[0])
     estimates, grads = torch.stack(estimates), torch.stack(grads)
-    assert bool(((estimates.mean(0) - exact.detach()).abs()
-                 <= 4 * estimates.std(0) / math.sqrt(200) + 1e-12).all())
+    assert bool(
+        (
+            (estimates.mean(0) - exact.detach()).abs()
+            <= 4 * estimates.std(0) / math.sqrt(200) + 1e-12
+        ).all()
+    )
     # the weight drives two rotations: both shift terms are in the estimate
     assert abs(grads.mean() - grad_exact) <= 4 * grads.std() / math.sqrt(200)
 
@@ -238,16 +270,16 @@ def test_shots_reject_trainable_channel_probabilities_and_state_gradients() -> N
     plain = Circuit(1).rx(0, input=0).measure_expval(["Z0"])
     state = torch.tensor([[1.0, 0.0]] * 2, dtype=torch.float64, requires_grad=True)
     with pytest.raises(ValueError, match="initial state"):
-        noise.measure(plain, inputs, weights, noise=qm.NoiseModel(shots=10),
-                      initial_state=state)
+        noise.measure(plain, inputs, weights, noise=qm.NoiseModel(shots=10), initial_state=state)
 
 
 # ---------------------------------------------------------------- QuantumGate(noise=...)
 def test_quantum_gate_noise_of_zero_changes_nothing() -> None:
     torch.manual_seed(0)
     clean = qm.QuantumGate(2, 2, projection=False, dtype=torch.float64)
-    noisy = qm.QuantumGate(2, 2, projection=False, dtype=torch.float64,
-                           noise=qm.NoiseModel.depolarizing(0.0))
+    noisy = qm.QuantumGate(
+        2, 2, projection=False, dtype=torch.float64, noise=qm.NoiseModel.depolarizing(0.0)
+    )
     noisy.load_state_dict(clean.state_dict())
     hidden = torch.rand(16, 2, dtype=torch.float64) * math.pi
     torch.testing.assert_close(noisy(hidden), clean(hidden), atol=1e-12, rtol=0)
@@ -262,8 +294,7 @@ def test_noisy_quantum_gates_train(readout: str) -> None:
     logits = gate(hidden)
     assert logits.shape == (2, 5, 3) and bool(torch.isfinite(logits).all())
     logits.square().sum().backward()
-    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all())
-               for p in gate.parameters())
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in gate.parameters())
 
 
 def test_quantum_gate_shots_are_reproducible_with_a_seed() -> None:

@@ -22,8 +22,12 @@ from qmoe_torch.circuits import Circuit
 from qmoe_torch.opcodes import Opcode, ParamSource
 
 CHANNELS = ["depolarizing", "amplitude_damping", "phase_damping", "bit_flip"]
-CHANNEL_OPCODES = {Opcode.DEPOLARIZING, Opcode.AMPLITUDE_DAMPING, Opcode.PHASE_DAMPING,
-                   Opcode.BIT_FLIP}
+CHANNEL_OPCODES = {
+    Opcode.DEPOLARIZING,
+    Opcode.AMPLITUDE_DAMPING,
+    Opcode.PHASE_DAMPING,
+    Opcode.BIT_FLIP,
+}
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 GRADIENT_TOLERANCE = 1e-9
 
@@ -59,16 +63,22 @@ def add_channel(circuit: Circuit, rng: np.random.Generator, source: str) -> None
         channel(wire, constant=p)
 
 
-def noisy_circuit(n_qubits: int, rng: np.random.Generator, n_ops: int = 12, n_channels: int = 6,
-                  sources: tuple[str, ...] = ALL_SOURCES) -> Circuit:
+def noisy_circuit(
+    n_qubits: int,
+    rng: np.random.Generator,
+    n_ops: int = 12,
+    n_channels: int = 6,
+    sources: tuple[str, ...] = ALL_SOURCES,
+) -> Circuit:
     """``random_circuit`` with ``n_channels`` random channels: one before the unitary part,
     one after it, the rest at random positions in between; their probabilities come from each
     of ``sources`` in turn (in a random order)."""
     channel_sources = [sources[i % len(sources)] for i in range(n_channels)]
     channel_sources = [channel_sources[i] for i in rng.permutation(n_channels)]
     unitary = random_circuit(n_qubits, n_ops, N_ANGLE_INPUTS, N_ANGLE_WEIGHTS, rng)
-    positions = [0, len(unitary)] + [int(p) for p in
-                                     rng.integers(0, len(unitary) + 1, size=n_channels - 2)]
+    positions = [0, len(unitary)] + [
+        int(p) for p in rng.integers(0, len(unitary) + 1, size=n_channels - 2)
+    ]
     circuit = Circuit(n_qubits)
     circuit.new_weights((N_ANGLE_WEIGHTS + 1,))
     ops_list = unitary.ops
@@ -90,16 +100,26 @@ def random_masks(rng: np.random.Generator, n_qubits: int) -> list[int]:
     return masks + [int(m) for m in rng.integers(0, 2**n_qubits, size=3)]
 
 
-def make_case(seed: int, n_qubits: int, batch: int, dtype: torch.dtype = torch.float64,
-              state: str | None = None, sources: tuple[str, ...] = ALL_SOURCES,
-              n_channels: int = 6):
+def make_case(
+    seed: int,
+    n_qubits: int,
+    batch: int,
+    dtype: torch.dtype = torch.float64,
+    state: str | None = None,
+    sources: tuple[str, ...] = ALL_SOURCES,
+    n_channels: int = 6,
+):
     rng = np.random.default_rng(seed)
     circuit = noisy_circuit(n_qubits, rng, 4 * n_qubits + 10, n_channels, sources)
     angles = random_angles(rng, (batch, N_ANGLE_INPUTS), torch.float64)
     probabilities = torch.tensor(rng.uniform(0.05, 0.9, size=(batch, 1)), dtype=torch.float64)
     inputs = torch.cat([angles, probabilities], 1).to(dtype)
-    weights = torch.cat([random_angles(rng, (N_ANGLE_WEIGHTS,)),
-                         torch.tensor([rng.uniform(0.05, 0.9)], dtype=torch.float64)]).to(dtype)
+    weights = torch.cat(
+        [
+            random_angles(rng, (N_ANGLE_WEIGHTS,)),
+            torch.tensor([rng.uniform(0.05, 0.9)], dtype=torch.float64),
+        ]
+    ).to(dtype)
     complex_dtype = torch.complex64 if dtype == torch.float32 else torch.complex128
     initial = None
     if state == "complex":
@@ -117,27 +137,47 @@ def to_double(tensor: torch.Tensor | None) -> torch.Tensor | None:
 
 def run_reference(readout: str, circuit: Circuit, masks, x, w, s=None) -> torch.Tensor:
     if readout == "probs":
-        return density_reference.probs(x, w, circuit.program, circuit.n_qubits, s,
-                                       circuit.constants)
-    return density_reference.expval(x, w, circuit.program, circuit.n_qubits, masks, s,
-                                    circuit.constants)
+        return density_reference.probs(
+            x, w, circuit.program, circuit.n_qubits, s, circuit.constants
+        )
+    return density_reference.expval(
+        x, w, circuit.program, circuit.n_qubits, masks, s, circuit.constants
+    )
 
 
 def run_op(readout: str, diff_method: str, circuit: Circuit, masks, x, w, s=None) -> torch.Tensor:
     if readout == "probs":
-        return ops.probs(x, w, circuit.program, circuit.n_qubits, initial_state=s,
-                         constants=circuit.constants, diff_method=diff_method)
-    return ops.expval(x, w, circuit.program, circuit.n_qubits, masks, initial_state=s,
-                      constants=circuit.constants, diff_method=diff_method)
+        return ops.probs(
+            x,
+            w,
+            circuit.program,
+            circuit.n_qubits,
+            initial_state=s,
+            constants=circuit.constants,
+            diff_method=diff_method,
+        )
+    return ops.expval(
+        x,
+        w,
+        circuit.program,
+        circuit.n_qubits,
+        masks,
+        initial_state=s,
+        constants=circuit.constants,
+        diff_method=diff_method,
+    )
 
 
 def gradients(fn, tensors, wanted, grad_out):
     """Output and gradients of ``fn(*leaves)`` for the leaves whose ``wanted`` flag is set."""
-    leaves = [None if t is None else t.detach().clone().requires_grad_(bool(want))
-              for t, want in zip(tensors, wanted, strict=True)]
+    leaves = [
+        None if t is None else t.detach().clone().requires_grad_(bool(want))
+        for t, want in zip(tensors, wanted, strict=True)
+    ]
     out = fn(*leaves)
-    grads = torch.autograd.grad(out, [t for t in leaves if t is not None and t.requires_grad],
-                                grad_out)
+    grads = torch.autograd.grad(
+        out, [t for t in leaves if t is not None and t.requires_grad], grad_out
+    )
     return out.detach(), grads
 
 
@@ -162,17 +202,33 @@ def test_random_cases_use_every_channel_and_source() -> None:
 def test_forward_matches_reference(n_qubits: int, state: str | None, isa: str) -> None:
     for seed in range(2):
         circuit, inputs, weights, initial, masks = make_case(
-            100 * n_qubits + 10 * seed + len(state or ""), n_qubits, 7, state=state)
-        expected = density_reference.probs(inputs, weights, circuit.program, n_qubits, initial,
-                                           circuit.constants)
-        actual = ops.probs(inputs, weights, circuit.program, n_qubits, initial_state=initial,
-                           constants=circuit.constants)
+            100 * n_qubits + 10 * seed + len(state or ""), n_qubits, 7, state=state
+        )
+        expected = density_reference.probs(
+            inputs, weights, circuit.program, n_qubits, initial, circuit.constants
+        )
+        actual = ops.probs(
+            inputs,
+            weights,
+            circuit.program,
+            n_qubits,
+            initial_state=initial,
+            constants=circuit.constants,
+        )
         assert actual.dtype == torch.float64
         assert_close(actual, expected, TOLERANCE[torch.float64])
-        expected = density_reference.expval(inputs, weights, circuit.program, n_qubits, masks,
-                                            initial, circuit.constants)
-        actual = ops.expval(inputs, weights, circuit.program, n_qubits, masks,
-                            initial_state=initial, constants=circuit.constants)
+        expected = density_reference.expval(
+            inputs, weights, circuit.program, n_qubits, masks, initial, circuit.constants
+        )
+        actual = ops.expval(
+            inputs,
+            weights,
+            circuit.program,
+            n_qubits,
+            masks,
+            initial_state=initial,
+            constants=circuit.constants,
+        )
         assert_close(actual, expected, TOLERANCE[torch.float64])
         # mask 0 is the identity: the trace, 1 up to rounding (states are normalised)
         assert_close(actual[:, 0], torch.ones(7, dtype=torch.float64), 1e-12)
@@ -182,16 +238,30 @@ def test_forward_matches_reference(n_qubits: int, state: str | None, isa: str) -
 @pytest.mark.parametrize("n_qubits", [1, 3, 4])
 def test_float32_matches_float64_reference(n_qubits: int, state: str | None) -> None:
     circuit, inputs, weights, initial, masks = make_case(
-        300 + n_qubits + len(state or ""), n_qubits, 6, torch.float32, state)
+        300 + n_qubits + len(state or ""), n_qubits, 6, torch.float32, state
+    )
     args = (inputs.double(), weights.double(), circuit.program, n_qubits)
     expected = density_reference.expval(*args, masks, to_double(initial), circuit.constants)
-    actual = ops.expval(inputs, weights, circuit.program, n_qubits, masks, initial_state=initial,
-                        constants=circuit.constants)
+    actual = ops.expval(
+        inputs,
+        weights,
+        circuit.program,
+        n_qubits,
+        masks,
+        initial_state=initial,
+        constants=circuit.constants,
+    )
     assert actual.dtype == torch.float32
     assert_close(actual, expected, TOLERANCE[torch.float32])
     expected = density_reference.probs(*args, to_double(initial), circuit.constants)
-    actual = ops.probs(inputs, weights, circuit.program, n_qubits, initial_state=initial,
-                       constants=circuit.constants)
+    actual = ops.probs(
+        inputs,
+        weights,
+        circuit.program,
+        n_qubits,
+        initial_state=initial,
+        constants=circuit.constants,
+    )
     assert_close(actual, expected, TOLERANCE[torch.float32])
 
 
@@ -204,8 +274,9 @@ def test_ten_qubits_match_reference() -> None:
     inputs = torch.tensor([[0.7, -1.9, 0.3], [2.4, 0.8, 0.9]], dtype=torch.float64)
     weights = torch.tensor([0.15, 1.1], dtype=torch.float64)
     masks = [0, 1, 1 << 9, (1 << 3) | (1 << 6), (1 << n) - 1]
-    expected = density_reference.probs(inputs, weights, circuit.program, n,
-                                       constants=circuit.constants)
+    expected = density_reference.probs(
+        inputs, weights, circuit.program, n, constants=circuit.constants
+    )
     actual = ops.probs(inputs, weights, circuit.program, n, constants=circuit.constants)
     assert_close(actual, expected, TOLERANCE[torch.float64])
     signs = reference.z_string_signs(masks, n, dtype=torch.float64)
@@ -219,22 +290,28 @@ def test_ten_qubits_match_reference() -> None:
 @pytest.mark.parametrize("readout", ["expval", "probs"])
 @pytest.mark.parametrize("state", [None, "complex", "real"])
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 4])
-def test_adjoint_gradients_match_reference(n_qubits: int, state: str | None,
-                                           readout: str, isa: str) -> None:
+def test_adjoint_gradients_match_reference(
+    n_qubits: int, state: str | None, readout: str, isa: str
+) -> None:
     # Channels read constants, a weight and an input column: the adjoint differentiates all.
     circuit, inputs, weights, initial, masks = make_case(
-        500 + 10 * n_qubits + len(state or ""), n_qubits, 5, state=state)
+        500 + 10 * n_qubits + len(state or ""), n_qubits, 5, state=state
+    )
     tensors = (inputs, weights, initial)
     wanted = (True, True, initial is not None)
     width = 2**n_qubits if readout == "probs" else len(masks)
-    grad_out = torch.randn(5, width, dtype=torch.float64,
-                           generator=torch.Generator().manual_seed(n_qubits))
+    grad_out = torch.randn(
+        5, width, dtype=torch.float64, generator=torch.Generator().manual_seed(n_qubits)
+    )
     expected_out, expected = gradients(
-        lambda x, w, s: run_reference(readout, circuit, masks, x, w, s), tensors, wanted,
-        grad_out)
+        lambda x, w, s: run_reference(readout, circuit, masks, x, w, s), tensors, wanted, grad_out
+    )
     actual_out, actual = gradients(
-        lambda x, w, s: run_op(readout, "adjoint", circuit, masks, x, w, s), tensors, wanted,
-        grad_out)
+        lambda x, w, s: run_op(readout, "adjoint", circuit, masks, x, w, s),
+        tensors,
+        wanted,
+        grad_out,
+    )
     assert_close(actual_out, expected_out, TOLERANCE[torch.float64])
     # not vacuous: the shared and the per-sample channel probability both matter
     assert float(expected[0][:, PROBABILITY_COLUMN].abs().max()) > 1e-3
@@ -247,23 +324,29 @@ def test_adjoint_gradients_match_reference(n_qubits: int, state: str | None,
 @pytest.mark.parametrize("readout", ["expval", "probs"])
 @pytest.mark.parametrize("state", [None, "complex", "real"])
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 4])
-def test_parameter_shift_gradients_match_reference(n_qubits: int, state: str | None,
-                                                   readout: str, isa: str) -> None:
+def test_parameter_shift_gradients_match_reference(
+    n_qubits: int, state: str | None, readout: str, isa: str
+) -> None:
     # Parameter shift differentiates angles only: every channel probability is a constant
     # (the initial-state gradient still comes from an adjoint sweep).
     circuit, inputs, weights, initial, masks = make_case(
-        700 + 10 * n_qubits + len(state or ""), n_qubits, 4, state=state,
-        sources=("constant",))
+        700 + 10 * n_qubits + len(state or ""), n_qubits, 4, state=state, sources=("constant",)
+    )
     tensors = (inputs, weights, initial)
     wanted = (True, True, initial is not None)
     width = 2**n_qubits if readout == "probs" else len(masks)
-    grad_out = torch.randn(4, width, dtype=torch.float64,
-                           generator=torch.Generator().manual_seed(10 + n_qubits))
-    _, expected = gradients(lambda x, w, s: run_reference(readout, circuit, masks, x, w, s),
-                            tensors, wanted, grad_out)
+    grad_out = torch.randn(
+        4, width, dtype=torch.float64, generator=torch.Generator().manual_seed(10 + n_qubits)
+    )
+    _, expected = gradients(
+        lambda x, w, s: run_reference(readout, circuit, masks, x, w, s), tensors, wanted, grad_out
+    )
     _, actual = gradients(
-        lambda x, w, s: run_op(readout, "parameter_shift", circuit, masks, x, w, s), tensors,
-        wanted, grad_out)
+        lambda x, w, s: run_op(readout, "parameter_shift", circuit, masks, x, w, s),
+        tensors,
+        wanted,
+        grad_out,
+    )
     for a, e in zip(actual, expected, strict=True):
         assert_close(a, e, GRADIENT_TOLERANCE)
 
@@ -272,15 +355,23 @@ def test_parameter_shift_gradients_match_reference(n_qubits: int, state: str | N
 @pytest.mark.parametrize("n_qubits", [1, 3])
 def test_float32_gradients_match_float64_reference(n_qubits: int, diff_method: str) -> None:
     sources = ALL_SOURCES if diff_method == "adjoint" else ("constant",)
-    circuit, inputs, weights, initial, masks = make_case(800 + n_qubits, n_qubits, 4,
-                                                         torch.float32, "complex", sources)
+    circuit, inputs, weights, initial, masks = make_case(
+        800 + n_qubits, n_qubits, 4, torch.float32, "complex", sources
+    )
     tensors, wanted = (inputs, weights, initial), (True, True, True)
     grad_out = torch.randn(4, len(masks), generator=torch.Generator().manual_seed(n_qubits))
-    _, expected = gradients(lambda x, w, s: run_reference("expval", circuit, masks, x, w, s),
-                            [inputs.double(), weights.double(), to_double(initial)], wanted,
-                            grad_out.double())
-    _, actual = gradients(lambda x, w, s: run_op("expval", diff_method, circuit, masks, x, w, s),
-                          tensors, wanted, grad_out)
+    _, expected = gradients(
+        lambda x, w, s: run_reference("expval", circuit, masks, x, w, s),
+        [inputs.double(), weights.double(), to_double(initial)],
+        wanted,
+        grad_out.double(),
+    )
+    _, actual = gradients(
+        lambda x, w, s: run_op("expval", diff_method, circuit, masks, x, w, s),
+        tensors,
+        wanted,
+        grad_out,
+    )
     for a, e in zip(actual, expected, strict=True):
         assert a.dtype in (torch.float32, torch.complex64)
         assert_close(a, e, 1e-4)
@@ -294,12 +385,15 @@ def test_shared_weight_as_angle_and_probability() -> None:
     weights = torch.tensor([0.4], dtype=torch.float64)
     masks = [1, 2, 3]
     tensors, wanted = (inputs, weights, None), (True, True, False)
-    grad_out = torch.tensor([[1.0, -0.5, 0.25], [0.3, 0.7, -1.1], [0.9, 0.1, 0.4]],
-                            dtype=torch.float64)
-    _, expected = gradients(lambda x, w, s: run_reference("expval", circuit, masks, x, w),
-                            tensors, wanted, grad_out)
-    _, actual = gradients(lambda x, w, s: run_op("expval", "adjoint", circuit, masks, x, w),
-                          tensors, wanted, grad_out)
+    grad_out = torch.tensor(
+        [[1.0, -0.5, 0.25], [0.3, 0.7, -1.1], [0.9, 0.1, 0.4]], dtype=torch.float64
+    )
+    _, expected = gradients(
+        lambda x, w, s: run_reference("expval", circuit, masks, x, w), tensors, wanted, grad_out
+    )
+    _, actual = gradients(
+        lambda x, w, s: run_op("expval", "adjoint", circuit, masks, x, w), tensors, wanted, grad_out
+    )
     for a, e in zip(actual, expected, strict=True):
         assert_close(a, e, GRADIENT_TOLERANCE)
 
@@ -309,10 +403,20 @@ def test_parameter_shift_refuses_channel_probability_gradients(source: str) -> N
     circuit, inputs, weights, _, masks = make_case(900, 2, 3, sources=(source,))
     inputs.requires_grad_(source == "input")
     weights.requires_grad_(source == "weight")
-    with pytest.raises(ValueError, match=r"operation \d+ \((DEPOLARIZING|AMPLITUDE_DAMPING|"
-                                         r"PHASE_DAMPING|BIT_FLIP)\).*parameter_shift"):
-        out = ops.expval(inputs, weights, circuit.program, 2, masks, constants=circuit.constants,
-                         diff_method="parameter_shift")
+    with pytest.raises(
+        ValueError,
+        match=r"operation \d+ \((DEPOLARIZING|AMPLITUDE_DAMPING|"
+        r"PHASE_DAMPING|BIT_FLIP)\).*parameter_shift",
+    ):
+        out = ops.expval(
+            inputs,
+            weights,
+            circuit.program,
+            2,
+            masks,
+            constants=circuit.constants,
+            diff_method="parameter_shift",
+        )
         out.sum().backward()
 
 
@@ -320,17 +424,23 @@ def test_parameter_shift_refuses_channel_probability_gradients(source: str) -> N
 def test_parameter_shift_allows_the_other_gradients(source: str) -> None:
     # Only the tensor the channel reads is out of reach of the shift rule: with that one
     # frozen, the rest of the gradient is exact.
-    circuit, inputs, weights, initial, masks = make_case(910, 3, 3, state="complex",
-                                                         sources=(source,))
+    circuit, inputs, weights, initial, masks = make_case(
+        910, 3, 3, state="complex", sources=(source,)
+    )
     wanted = (source != "input", source != "weight", True)
     tensors = (inputs, weights, initial)
-    grad_out = torch.randn(3, len(masks), dtype=torch.float64,
-                           generator=torch.Generator().manual_seed(5))
-    _, expected = gradients(lambda x, w, s: run_reference("expval", circuit, masks, x, w, s),
-                            tensors, wanted, grad_out)
+    grad_out = torch.randn(
+        3, len(masks), dtype=torch.float64, generator=torch.Generator().manual_seed(5)
+    )
+    _, expected = gradients(
+        lambda x, w, s: run_reference("expval", circuit, masks, x, w, s), tensors, wanted, grad_out
+    )
     _, actual = gradients(
-        lambda x, w, s: run_op("expval", "parameter_shift", circuit, masks, x, w, s), tensors,
-        wanted, grad_out)
+        lambda x, w, s: run_op("expval", "parameter_shift", circuit, masks, x, w, s),
+        tensors,
+        wanted,
+        grad_out,
+    )
     assert len(actual) == 2
     for a, e in zip(actual, expected, strict=True):
         assert_close(a, e, GRADIENT_TOLERANCE)
@@ -346,8 +456,9 @@ def small_noisy_circuit(probability_source: str) -> Circuit:
 
 def small_tensors(batch: int = 3):
     rng = np.random.default_rng(77)
-    inputs = torch.cat([random_angles(rng, (batch, 2)),
-                        torch.tensor(rng.uniform(0.1, 0.9, size=(batch, 1)))], 1)
+    inputs = torch.cat(
+        [random_angles(rng, (batch, 2)), torch.tensor(rng.uniform(0.1, 0.9, size=(batch, 1)))], 1
+    )
     weights = torch.cat([random_angles(rng, (2,)), torch.tensor([0.35], dtype=torch.float64)])
     return inputs, weights, random_state(rng, batch, 2)
 
@@ -369,19 +480,46 @@ def test_opcheck(diff_method: str) -> None:
     circuit = small_noisy_circuit("input" if diff_method == "adjoint" else "constant")
     inputs, weights, state = (t.requires_grad_() for t in small_tensors(4))
     program, constants = circuit.program, circuit.constants
-    torch.library.opcheck(torch.ops.qmoe.expval.default,
-                          (inputs, weights, None, program, constants, 2, [1, 3], diff_method))
-    torch.library.opcheck(torch.ops.qmoe.expval.default,
-                          (inputs, weights, state, program, constants, 2, [2], diff_method))
-    torch.library.opcheck(torch.ops.qmoe.probs.default,
-                          (inputs, weights, state, program, constants, 2, diff_method))
-    args = (inputs.detach(), weights.detach(), None, program, constants, 2, [1, 3], False,
-            diff_method)
+    torch.library.opcheck(
+        torch.ops.qmoe.expval.default,
+        (inputs, weights, None, program, constants, 2, [1, 3], diff_method),
+    )
+    torch.library.opcheck(
+        torch.ops.qmoe.expval.default,
+        (inputs, weights, state, program, constants, 2, [2], diff_method),
+    )
+    torch.library.opcheck(
+        torch.ops.qmoe.probs.default, (inputs, weights, state, program, constants, 2, diff_method)
+    )
+    args = (
+        inputs.detach(),
+        weights.detach(),
+        None,
+        program,
+        constants,
+        2,
+        [1, 3],
+        False,
+        diff_method,
+    )
     torch.library.opcheck(torch.ops.qmoe.circuit_forward.default, (*args, False))
     grad_out = torch.randn(4, 2, dtype=torch.float64)
-    torch.library.opcheck(torch.ops.qmoe.circuit_backward.default,
-                          (grad_out, inputs.detach(), weights.detach(), state.detach(), program,
-                           constants, 2, [1, 3], False, diff_method, [True, True, True]))
+    torch.library.opcheck(
+        torch.ops.qmoe.circuit_backward.default,
+        (
+            grad_out,
+            inputs.detach(),
+            weights.detach(),
+            state.detach(),
+            program,
+            constants,
+            2,
+            [1, 3],
+            False,
+            diff_method,
+            [True, True, True],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------- closed forms
@@ -444,19 +582,30 @@ def test_zero_probability_channels_equal_the_statevector_engine(n_qubits: int) -
     inputs, weights = random_angles(rng, (5, 2)), random_angles(rng, (3,))
     initial = random_state(rng, 5, n_qubits)
     masks = random_masks(rng, n_qubits)
-    grad_out = torch.randn(5, len(masks), dtype=torch.float64,
-                           generator=torch.Generator().manual_seed(n_qubits))
+    grad_out = torch.randn(
+        5, len(masks), dtype=torch.float64, generator=torch.Generator().manual_seed(n_qubits)
+    )
     tensors, wanted = (inputs, weights, initial), (True, True, True)
-    out_sv, grads_sv = gradients(lambda x, w, s: run_op("expval", "adjoint", unitary, masks,
-                                                        x, w, s), tensors, wanted, grad_out)
-    out_dm, grads_dm = gradients(lambda x, w, s: run_op("expval", "adjoint", noisy, masks,
-                                                        x, w, s), tensors, wanted, grad_out)
+    out_sv, grads_sv = gradients(
+        lambda x, w, s: run_op("expval", "adjoint", unitary, masks, x, w, s),
+        tensors,
+        wanted,
+        grad_out,
+    )
+    out_dm, grads_dm = gradients(
+        lambda x, w, s: run_op("expval", "adjoint", noisy, masks, x, w, s),
+        tensors,
+        wanted,
+        grad_out,
+    )
     assert_close(out_dm, out_sv, 1e-12)
     for a, e in zip(grads_dm, grads_sv, strict=True):
         assert_close(a, e, 1e-11)
-    assert_close(ops.probs(inputs, weights, noisy.program, n_qubits, constants=noisy.constants),
-                 ops.probs(inputs, weights, unitary.program, n_qubits,
-                           constants=unitary.constants), 1e-12)
+    assert_close(
+        ops.probs(inputs, weights, noisy.program, n_qubits, constants=noisy.constants),
+        ops.probs(inputs, weights, unitary.program, n_qubits, constants=unitary.constants),
+        1e-12,
+    )
 
 
 # ---------------------------------------------------------------------------- physicality
@@ -465,12 +614,18 @@ def test_zero_probability_channels_equal_the_statevector_engine(n_qubits: int) -
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 4])
 def test_probabilities_are_a_distribution(n_qubits: int) -> None:
     for seed, state in enumerate([None, "complex", "real"]):
-        circuit, inputs, weights, initial, _ = make_case(1300 + 10 * n_qubits + seed, n_qubits,
-                                                         9, state=state, n_channels=10)
-        p = ops.probs(inputs, weights, circuit.program, n_qubits, initial_state=initial,
-                      constants=circuit.constants)
-        torch.testing.assert_close(p.sum(1), torch.ones(9, dtype=torch.float64), atol=1e-12,
-                                   rtol=0)
+        circuit, inputs, weights, initial, _ = make_case(
+            1300 + 10 * n_qubits + seed, n_qubits, 9, state=state, n_channels=10
+        )
+        p = ops.probs(
+            inputs,
+            weights,
+            circuit.program,
+            n_qubits,
+            initial_state=initial,
+            constants=circuit.constants,
+        )
+        torch.testing.assert_close(p.sum(1), torch.ones(9, dtype=torch.float64), atol=1e-12, rtol=0)
         assert float(p.min()) >= -1e-12 and float(p.max()) <= 1 + 1e-12
 
 
@@ -498,8 +653,9 @@ def engine_density_matrix(circuit: Circuit, inputs, weights, initial) -> torch.T
             elif pauli == "Y":
                 program += [Opcode.RX, wire, -1, ParamSource.CONSTANT, quarter_turn]
         mask = sum(1 << wire for wire, pauli in enumerate(string) if pauli != "I")
-        value = ops.expval(inputs, weights, program, n, [mask], initial_state=initial,
-                           constants=constants)[:, 0]
+        value = ops.expval(
+            inputs, weights, program, n, [mask], initial_state=initial, constants=constants
+        )[:, 0]
         operator = functools.reduce(torch.kron, [PAULI_MATRICES[p] for p in string])
         rho += value[:, None, None].to(torch.complex128) * operator / 2**n
     return rho
@@ -508,11 +664,13 @@ def engine_density_matrix(circuit: Circuit, inputs, weights, initial) -> torch.T
 @pytest.mark.parametrize("n_qubits", [1, 2, 3])
 def test_final_density_matrices_are_physical_and_match_the_reference(n_qubits: int) -> None:
     for seed, state in enumerate([None, "complex"]):
-        circuit, inputs, weights, initial, _ = make_case(1400 + 10 * n_qubits + seed, n_qubits,
-                                                         5, state=state, n_channels=8)
+        circuit, inputs, weights, initial, _ = make_case(
+            1400 + 10 * n_qubits + seed, n_qubits, 5, state=state, n_channels=8
+        )
         rho = engine_density_matrix(circuit, inputs, weights, initial)
-        expected = density_reference.density_matrix(inputs, weights, circuit.program, n_qubits,
-                                                    initial, circuit.constants)
+        expected = density_reference.density_matrix(
+            inputs, weights, circuit.program, n_qubits, initial, circuit.constants
+        )
         assert_close(rho, expected, 1e-10)
         trace = torch.diagonal(rho, dim1=-2, dim2=-1).sum(-1)
         torch.testing.assert_close(trace, torch.ones_like(trace), atol=1e-12, rtol=0)
@@ -532,8 +690,9 @@ def test_constant_probability_outside_zero_one_is_rejected(p: float) -> None:
     # a raw program: the circuit builder already refuses non-finite constants
     program = [Opcode.H, 0, -1, 0, -1, Opcode.DEPOLARIZING, 0, -1, ParamSource.CONSTANT, 0]
     with pytest.raises(ValueError, match=OPERATION_NAME + ".*outside"):
-        ops.expval(torch.zeros(2, 0, dtype=torch.float64), NO_WEIGHTS, program, 1, [1],
-                   constants=[p])
+        ops.expval(
+            torch.zeros(2, 0, dtype=torch.float64), NO_WEIGHTS, program, 1, [1], constants=[p]
+        )
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
@@ -562,8 +721,14 @@ def test_sixteen_qubit_density_matrix_is_refused_before_allocating() -> None:
     circuit = Circuit(16).h(0).depolarizing(3, constant=0.1)
     start = time.perf_counter()
     with pytest.raises(ValueError, match="memory"):
-        ops.expval(torch.zeros(1, 0, dtype=torch.float64), NO_WEIGHTS, circuit.program, 16, [1],
-                   constants=circuit.constants)
+        ops.expval(
+            torch.zeros(1, 0, dtype=torch.float64),
+            NO_WEIGHTS,
+            circuit.program,
+            16,
+            [1],
+            constants=circuit.constants,
+        )
     assert time.perf_counter() - start < 1.0
 
 
@@ -571,8 +736,18 @@ def test_keep_state_is_refused_for_noisy_programs() -> None:
     circuit = small_noisy_circuit("input")
     inputs, weights, _ = small_tensors()
     with pytest.raises(ValueError, match="keep_state"):
-        torch.ops.qmoe.circuit_forward(inputs, weights, None, circuit.program,
-                                       circuit.constants, 2, [1], False, "adjoint", True)
+        torch.ops.qmoe.circuit_forward(
+            inputs,
+            weights,
+            None,
+            circuit.program,
+            circuit.constants,
+            2,
+            [1],
+            False,
+            "adjoint",
+            True,
+        )
 
 
 # ---------------------------------------------------------------------------- determinism
@@ -580,10 +755,15 @@ def test_keep_state_is_refused_for_noisy_programs() -> None:
 
 def forward_and_gradients(circuit, inputs, weights, initial, masks, diff_method):
     tensors, wanted = (inputs, weights, initial), (True, True, True)
-    grad_out = torch.linspace(-1, 1, inputs.shape[0] * len(masks),
-                              dtype=torch.float64).reshape(-1, len(masks))
-    out, grads = gradients(lambda x, w, s: run_op("expval", diff_method, circuit, masks, x, w, s),
-                           tensors, wanted, grad_out)
+    grad_out = torch.linspace(-1, 1, inputs.shape[0] * len(masks), dtype=torch.float64).reshape(
+        -1, len(masks)
+    )
+    out, grads = gradients(
+        lambda x, w, s: run_op("expval", diff_method, circuit, masks, x, w, s),
+        tensors,
+        wanted,
+        grad_out,
+    )
     return [out, *grads]
 
 
@@ -608,16 +788,19 @@ def test_repeated_calls_and_thread_counts_agree_bitwise(diff_method: str) -> Non
 @pytest.mark.parametrize("n_qubits", [2, 6, 7])
 @pytest.mark.parametrize("diff_method", ["adjoint", "parameter_shift"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_a_sample_gives_the_same_bits_alone_or_in_a_block(n_qubits: int, diff_method: str,
-                                                          dtype: torch.dtype, isa: str) -> None:
+def test_a_sample_gives_the_same_bits_alone_or_in_a_block(
+    n_qubits: int, diff_method: str, dtype: torch.dtype, isa: str
+) -> None:
     # Up to 6 qubits samples share blocks (one per SIMD lane, the last block padded); from 7
     # they run one at a time. A sample's values and input and state gradients must not
     # depend on its neighbours, its lane or the padding.
     sources = ALL_SOURCES if diff_method == "adjoint" else ("constant",)
-    circuit, inputs, weights, initial, masks = make_case(1500 + n_qubits, n_qubits, 19, dtype,
-                                                         state="complex", sources=sources)
-    grad_out = torch.randn(19, len(masks), dtype=dtype,
-                           generator=torch.Generator().manual_seed(n_qubits))
+    circuit, inputs, weights, initial, masks = make_case(
+        1500 + n_qubits, n_qubits, 19, dtype, state="complex", sources=sources
+    )
+    grad_out = torch.randn(
+        19, len(masks), dtype=dtype, generator=torch.Generator().manual_seed(n_qubits)
+    )
 
     def values_and_gradients(rows: slice):
         x = inputs[rows].clone().requires_grad_()
@@ -630,26 +813,29 @@ def test_a_sample_gives_the_same_bits_alone_or_in_a_block(n_qubits: int, diff_me
     for row in (0, 7, 16, 18):
         alone = values_and_gradients(slice(row, row + 1))
         for batched, single in zip(together, alone, strict=True):
-            assert torch.equal(batched[row: row + 1], single)
+            assert torch.equal(batched[row : row + 1], single)
 
 
 def test_weight_gradient_over_many_chunks_is_the_sum_over_samples() -> None:
     # 2 qubits: 256 samples a chunk, so 700 samples span 3 chunks (and partial sums)
     circuit, inputs, weights, _, masks = make_case(1500, 2, 700)
-    grad_out = torch.randn(700, len(masks), dtype=torch.float64,
-                           generator=torch.Generator().manual_seed(3))
+    grad_out = torch.randn(
+        700, len(masks), dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     tensors, wanted = (inputs, weights, None), (True, True, False)
     _, (grad_inputs, grad_weights) = gradients(
-        lambda x, w, s: run_op("expval", "adjoint", circuit, masks, x, w), tensors, wanted,
-        grad_out)
+        lambda x, w, s: run_op("expval", "adjoint", circuit, masks, x, w), tensors, wanted, grad_out
+    )
     per_sample = torch.zeros_like(weights)
     w = weights.clone().requires_grad_()
     for b in range(700):
-        out = ops.expval(inputs[b:b + 1], w, circuit.program, 2, masks,
-                         constants=circuit.constants)
-        per_sample += torch.autograd.grad(out, [w], grad_out[b:b + 1])[0]
+        out = ops.expval(
+            inputs[b : b + 1], w, circuit.program, 2, masks, constants=circuit.constants
+        )
+        per_sample += torch.autograd.grad(out, [w], grad_out[b : b + 1])[0]
     assert_close(grad_weights, per_sample, 1e-12)
     _, (expected_inputs, expected_weights) = gradients(
-        lambda x, w, s: run_reference("expval", circuit, masks, x, w), tensors, wanted, grad_out)
+        lambda x, w, s: run_reference("expval", circuit, masks, x, w), tensors, wanted, grad_out
+    )
     assert_close(grad_inputs, expected_inputs, GRADIENT_TOLERANCE)
     assert_close(grad_weights, expected_weights, GRADIENT_TOLERANCE)

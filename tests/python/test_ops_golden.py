@@ -19,8 +19,10 @@ from qmoe_torch.circuits import (
 CASES = json.loads((pathlib.Path(__file__).parent / "data" / "pennylane_cases.json").read_text())[
     "cases"
 ]
-TEMPLATES = {"StronglyEntanglingLayers": StronglyEntanglingLayers,
-             "BasicEntanglerLayers": BasicEntanglerLayers}
+TEMPLATES = {
+    "StronglyEntanglingLayers": StronglyEntanglingLayers,
+    "BasicEntanglerLayers": BasicEntanglerLayers,
+}
 
 
 def build(case: dict) -> tuple[Circuit, torch.Tensor, torch.Tensor]:
@@ -30,22 +32,30 @@ def build(case: dict) -> tuple[Circuit, torch.Tensor, torch.Tensor]:
     circuit.measure_expval(case["readouts"])
     weights = torch.tensor(case["weights"], dtype=torch.float64)
     (name,) = circuit.weight_shapes
-    return circuit, torch.tensor(case["inputs"], dtype=torch.float64), circuit.pack_weights(
-        {name: weights})
+    return (
+        circuit,
+        torch.tensor(case["inputs"], dtype=torch.float64),
+        circuit.pack_weights({name: weights}),
+    )
 
 
 @pytest.mark.parametrize("diff_method", ["adjoint", "parameter_shift"])
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['template']}-n{c['n_qubits']}-"
-                         f"l{c['n_layers']}-{c['embedding_rotation']}")
+@pytest.mark.parametrize(
+    "case",
+    CASES,
+    ids=lambda c: f"{c['template']}-n{c['n_qubits']}-l{c['n_layers']}-{c['embedding_rotation']}",
+)
 def test_matches_pennylane(isa: str, case: dict, diff_method: str) -> None:
     circuit, inputs, weights = build(case)
     n = case["n_qubits"]
     expvals = ops.run(circuit, inputs, weights, diff_method=diff_method)
-    torch.testing.assert_close(expvals, torch.tensor(case["expvals"], dtype=torch.float64),
-                               atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        expvals, torch.tensor(case["expvals"], dtype=torch.float64), atol=1e-10, rtol=0
+    )
     probs = ops.probs(inputs, weights, circuit.program, n)
-    torch.testing.assert_close(probs, torch.tensor(case["probs"], dtype=torch.float64),
-                               atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        probs, torch.tensor(case["probs"], dtype=torch.float64), atol=1e-10, rtol=0
+    )
 
     # Jacobians row by row: one vector-Jacobian product per (sample, readout).
     jac_inputs = torch.tensor(case["jac_inputs"], dtype=torch.float64)

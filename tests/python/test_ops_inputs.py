@@ -55,8 +55,9 @@ def test_non_contiguous_tensors_are_accepted() -> None:
     strided_weights = torch.stack([weights, weights], dim=1)[:, 1]
     assert not strided_inputs.is_contiguous() and not strided_weights.is_contiguous()
     expected = call(circuit, inputs, weights)
-    torch.testing.assert_close(call(circuit, strided_inputs, strided_weights), expected,
-                               atol=0, rtol=0)
+    torch.testing.assert_close(
+        call(circuit, strided_inputs, strided_weights), expected, atol=0, rtol=0
+    )
     grad_out = torch.ones(2, 6, dtype=torch.float64).t()  # non-contiguous upstream gradient
     x = strided_inputs.clone().requires_grad_()
     call(circuit, x, weights).backward(grad_out)
@@ -101,13 +102,18 @@ def test_results_do_not_depend_on_thread_count() -> None:
     [
         (dict(inputs=torch.zeros(4)), ValueError, "inputs must be 2-D"),
         (dict(weights=torch.zeros(2, 3, dtype=torch.float64)), ValueError, "weights must be 1-D"),
-        (dict(weights=torch.zeros(18, dtype=torch.float32)), TypeError,
-         "weights must have the dtype"),
+        (
+            dict(weights=torch.zeros(18, dtype=torch.float32)),
+            TypeError,
+            "weights must have the dtype",
+        ),
         (dict(inputs=torch.zeros(4, 2, dtype=torch.int64)), TypeError, "float32 or float64"),
-        (dict(inputs=torch.zeros(4, 1, dtype=torch.float64)), ValueError,
-         "param_index=1 is out of range of inputs columns"),
-        (dict(weights=torch.zeros(5, dtype=torch.float64)), ValueError,
-         "out of range of weights"),
+        (
+            dict(inputs=torch.zeros(4, 1, dtype=torch.float64)),
+            ValueError,
+            "param_index=1 is out of range of inputs columns",
+        ),
+        (dict(weights=torch.zeros(5, dtype=torch.float64)), ValueError, "out of range of weights"),
         (dict(n_qubits=0), ValueError, "n_qubits=0 is out of range: expected 1..24"),
         (dict(n_qubits=40), ValueError, "n_qubits=40 is out of range: expected 1..24"),
         (dict(program=[99, 0, -1, 0, -1]), ValueError, "operation 0: unknown opcode 99"),
@@ -119,12 +125,21 @@ def test_results_do_not_depend_on_thread_count() -> None:
         (dict(program=[0, 0, -1]), ValueError, "not a multiple of 5"),
         (dict(z_masks=[8]), ValueError, "z_masks[0]=8 names a wire outside 0..1"),
         (dict(diff_method="finite_diff"), ValueError, 'diff_method="finite_diff" is unknown'),
-        (dict(initial_state=torch.zeros(4, 3, dtype=torch.complex128)), ValueError,
-         "initial_state must have shape [batch, 2**n_qubits] = [4, 4]"),
-        (dict(initial_state=torch.zeros(4, 4, dtype=torch.complex64)), TypeError,
-         "initial_state must be"),
-        (dict(weights=torch.zeros(18, dtype=torch.float64, device="meta")), ValueError,
-         "weights must be on the device of inputs"),
+        (
+            dict(initial_state=torch.zeros(4, 3, dtype=torch.complex128)),
+            ValueError,
+            "initial_state must have shape [batch, 2**n_qubits] = [4, 4]",
+        ),
+        (
+            dict(initial_state=torch.zeros(4, 4, dtype=torch.complex64)),
+            TypeError,
+            "initial_state must be",
+        ),
+        (
+            dict(weights=torch.zeros(18, dtype=torch.float64, device="meta")),
+            ValueError,
+            "weights must be on the device of inputs",
+        ),
     ],
 )
 def test_bad_input_names_the_problem(change: dict, error: type, message: str) -> None:
@@ -146,8 +161,7 @@ def test_channels_given_to_the_statevector_reference_are_rejected() -> None:
     assert call(circuit, inputs, weights, program=noisy, constants=[0.1]).shape == (4, 2)
     expected = "cannot apply channel DEPOLARIZING (operation 0); use the density-matrix engine"
     with pytest.raises(ValueError, match=_literal(expected)):
-        reference.expval(inputs, weights, noisy, circuit.n_qubits, circuit.z_masks,
-                         constants=[0.1])
+        reference.expval(inputs, weights, noisy, circuit.n_qubits, circuit.z_masks, constants=[0.1])
 
 
 def _literal(text: str) -> str:

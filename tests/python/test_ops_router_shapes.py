@@ -41,8 +41,9 @@ def router(n_qubits: int, rotation: str, layers: str) -> Circuit:
 @pytest.mark.parametrize("rotation", ["X", "Y", "Z"])
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 4, 6])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_router_matches_reference(isa: str, dtype: torch.dtype, n_qubits: int, rotation: str,
-                                  layers: str, readout: str) -> None:
+def test_router_matches_reference(
+    isa: str, dtype: torch.dtype, n_qubits: int, rotation: str, layers: str, readout: str
+) -> None:
     circuit = router(n_qubits, rotation, layers)
     generator = torch.Generator().manual_seed(n_qubits)
     batch = 37
@@ -70,8 +71,11 @@ def test_router_matches_reference(isa: str, dtype: torch.dtype, n_qubits: int, r
             actual = ops.expval(xo, wo, circuit.program, n_qubits, masks, diff_method=diff_method)
         actual.backward(grad_out.to(dtype))
         tolerance = TOLERANCE[dtype]
-        for name, a, e in (("output", actual, expected), ("inputs", xo.grad, x.grad),
-                           ("weights", wo.grad, w.grad)):
+        for name, a, e in (
+            ("output", actual, expected),
+            ("inputs", xo.grad, x.grad),
+            ("weights", wo.grad, w.grad),
+        ):
             scale = max(1.0, float(e.abs().max()))
             error = float((a.detach().double() - e.detach()).abs().max())
             assert error <= tolerance * scale, f"{diff_method} {name}: {error:.2e}"
@@ -80,8 +84,9 @@ def test_router_matches_reference(isa: str, dtype: torch.dtype, n_qubits: int, r
 @pytest.mark.parametrize("readout", ["expval", "probs"])
 @pytest.mark.parametrize("rotation", ["X", "Y", "Z"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_large_batch_three_qubit_router_matches_reference(isa: str, dtype: torch.dtype,
-                                                          rotation: str, readout: str) -> None:
+def test_large_batch_three_qubit_router_matches_reference(
+    isa: str, dtype: torch.dtype, rotation: str, readout: str
+) -> None:
     # At 3 qubits the product-state path runs only for batches that amortise its plan
     # (>= 8192 samples); 8,203 samples also end on a partial block of lanes.
     n_qubits, batch = 3, 8203
@@ -107,8 +112,11 @@ def test_large_batch_three_qubit_router_matches_reference(isa: str, dtype: torch
     actual = run(ops, xo, wo)
     actual.backward(grad_out.to(dtype))
     # weight gradients sum over the batch: scale the tolerance with it
-    for name, a, e, scale in (("output", actual, expected, 1.0), ("inputs", xo.grad, x.grad, 1.0),
-                              ("weights", wo.grad, w.grad, math.sqrt(batch))):
+    for name, a, e, scale in (
+        ("output", actual, expected, 1.0),
+        ("inputs", xo.grad, x.grad, 1.0),
+        ("weights", wo.grad, w.grad, math.sqrt(batch)),
+    ):
         error = float((a.detach().double() - e.detach()).abs().max())
         bound = TOLERANCE[dtype] * scale * max(1.0, float(e.abs().max()))
         assert error <= bound, f"{name}: {error:.2e}"
@@ -118,8 +126,9 @@ def test_large_batch_three_qubit_router_matches_reference(isa: str, dtype: torch
 @pytest.mark.parametrize("swapped", [False, True])
 @pytest.mark.parametrize("rotation", ["X", "Y"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_two_feature_router_over_many_blocks(isa: str, dtype: torch.dtype, rotation: str,
-                                             swapped: bool, masks: list[int]) -> None:
+def test_two_feature_router_over_many_blocks(
+    isa: str, dtype: torch.dtype, rotation: str, swapped: bool, masks: list[int]
+) -> None:
     # Two features and two scores move between rows and lanes as whole vectors, in groups
     # of 8 full blocks; 1,000 samples also leave a partial group and a partial block.
     circuit = Circuit(2)
@@ -140,8 +149,11 @@ def test_two_feature_router_over_many_blocks(isa: str, dtype: torch.dtype, rotat
     wo = weights.to(dtype).clone().requires_grad_()
     actual = ops.expval(xo, wo, circuit.program, 2, masks)
     actual.backward(grad_out.to(dtype))
-    for name, a, e, scale in (("output", actual, expected, 1.0), ("inputs", xo.grad, x.grad, 1.0),
-                              ("weights", wo.grad, w.grad, math.sqrt(batch))):
+    for name, a, e, scale in (
+        ("output", actual, expected, 1.0),
+        ("inputs", xo.grad, x.grad, 1.0),
+        ("weights", wo.grad, w.grad, math.sqrt(batch)),
+    ):
         error = float((a.detach().double() - e.detach()).abs().max())
         bound = TOLERANCE[dtype] * scale * max(1.0, float(e.abs().max()))
         assert error <= bound, f"{name}: {error:.2e}"

@@ -46,19 +46,41 @@ def make_case(seed: int, n_qubits: int, batch: int, dtype: torch.dtype, state: s
 def test_forward_matches_reference(isa: str, n_qubits: int, dtype: torch.dtype) -> None:
     for seed, state in enumerate([None, "complex", "real"]):
         circuit, inputs, weights, initial, masks = make_case(
-            1000 * n_qubits + seed, n_qubits, 19, dtype, state)
-        expected = reference.expval(inputs.double(), weights.double(), circuit.program, n_qubits,
-                                    masks, None if initial is None else initial.to(
-                                        torch.complex128 if initial.is_complex()
-                                        else torch.float64), circuit.constants)
-        actual = ops.expval(inputs, weights, circuit.program, n_qubits, masks,
-                            initial_state=initial, constants=circuit.constants)
+            1000 * n_qubits + seed, n_qubits, 19, dtype, state
+        )
+        expected = reference.expval(
+            inputs.double(),
+            weights.double(),
+            circuit.program,
+            n_qubits,
+            masks,
+            None
+            if initial is None
+            else initial.to(torch.complex128 if initial.is_complex() else torch.float64),
+            circuit.constants,
+        )
+        actual = ops.expval(
+            inputs,
+            weights,
+            circuit.program,
+            n_qubits,
+            masks,
+            initial_state=initial,
+            constants=circuit.constants,
+        )
         assert actual.dtype == dtype
         assert_close(actual, expected, dtype)
-        expected_probs = reference.probs(inputs, weights, circuit.program, n_qubits, initial,
-                                         circuit.constants)
-        actual_probs = ops.probs(inputs, weights, circuit.program, n_qubits,
-                                 initial_state=initial, constants=circuit.constants)
+        expected_probs = reference.probs(
+            inputs, weights, circuit.program, n_qubits, initial, circuit.constants
+        )
+        actual_probs = ops.probs(
+            inputs,
+            weights,
+            circuit.program,
+            n_qubits,
+            initial_state=initial,
+            constants=circuit.constants,
+        )
         assert_close(actual_probs, expected_probs, dtype)
 
 
@@ -79,31 +101,60 @@ def run_reference(readout, circuit, masks, x, w, s=None):
 
 def run_op(readout, diff_method, circuit, masks, x, w, s=None):
     if readout == "probs":
-        return ops.probs(x, w, circuit.program, circuit.n_qubits, initial_state=s,
-                         constants=circuit.constants, diff_method=diff_method)
-    return ops.expval(x, w, circuit.program, circuit.n_qubits, masks, initial_state=s,
-                      constants=circuit.constants, diff_method=diff_method)
+        return ops.probs(
+            x,
+            w,
+            circuit.program,
+            circuit.n_qubits,
+            initial_state=s,
+            constants=circuit.constants,
+            diff_method=diff_method,
+        )
+    return ops.expval(
+        x,
+        w,
+        circuit.program,
+        circuit.n_qubits,
+        masks,
+        initial_state=s,
+        constants=circuit.constants,
+        diff_method=diff_method,
+    )
 
 
 @pytest.mark.parametrize("diff_method", ["adjoint", "parameter_shift"])
 @pytest.mark.parametrize("readout", ["expval", "probs"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("n_qubits", [1, 2, 3, 5, 8])
-def test_gradients_match_reference_autograd(isa: str, n_qubits: int, dtype: torch.dtype,
-                                            readout: str, diff_method: str) -> None:
+def test_gradients_match_reference_autograd(
+    isa: str, n_qubits: int, dtype: torch.dtype, readout: str, diff_method: str
+) -> None:
     for seed, state in enumerate([None, "complex", "real"]):
         circuit, inputs, weights, initial, masks = make_case(
-            77 + 100 * n_qubits + seed, n_qubits, 21, dtype, state)
+            77 + 100 * n_qubits + seed, n_qubits, 21, dtype, state
+        )
         width = 2**n_qubits if readout == "probs" else len(masks)
-        grad_out = torch.randn(inputs.shape[0], width, dtype=dtype,
-                               generator=torch.Generator().manual_seed(seed))
-        _, expected = gradients(functools.partial(run_reference, readout, circuit, masks),
-                                inputs, weights, initial, grad_out)
-        _, actual = gradients(functools.partial(run_op, readout, diff_method, circuit, masks),
-                              inputs, weights, initial, grad_out)
+        grad_out = torch.randn(
+            inputs.shape[0], width, dtype=dtype, generator=torch.Generator().manual_seed(seed)
+        )
+        _, expected = gradients(
+            functools.partial(run_reference, readout, circuit, masks),
+            inputs,
+            weights,
+            initial,
+            grad_out,
+        )
+        _, actual = gradients(
+            functools.partial(run_op, readout, diff_method, circuit, masks),
+            inputs,
+            weights,
+            initial,
+            grad_out,
+        )
         assert len(actual) == len(expected) == (2 if initial is None else 3)
-        for name, a, e in zip(["inputs", "weights", "initial_state"], actual, expected,
-                              strict=False):
+        for name, a, e in zip(
+            ["inputs", "weights", "initial_state"], actual, expected, strict=False
+        ):
             assert a.dtype == e.dtype, name
             assert_close(a, e, dtype)
 
@@ -123,5 +174,8 @@ def test_batch_spanning_many_chunks(isa: str, dtype: torch.dtype) -> None:
     assert_close(out, expected, dtype)
     assert_close(x.grad, xr.grad, dtype)
     # the weight gradient sums 1,000 samples: float32 rounding grows with that sum
-    assert_close(w.grad / 10 if dtype == torch.float32 else w.grad,
-                 wr.grad / 10 if dtype == torch.float32 else wr.grad, dtype)
+    assert_close(
+        w.grad / 10 if dtype == torch.float32 else w.grad,
+        wr.grad / 10 if dtype == torch.float32 else wr.grad,
+        dtype,
+    )

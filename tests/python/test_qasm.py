@@ -43,10 +43,12 @@ _STDGATES_FIXED = {
     "swap": np.eye(4, dtype=complex)[[0, 2, 1, 3]],
 }
 _STDGATES_ROTATIONS = {
-    "rx": lambda t: np.array([[math.cos(t / 2), -1j * math.sin(t / 2)],
-                              [-1j * math.sin(t / 2), math.cos(t / 2)]]),
-    "ry": lambda t: np.array([[math.cos(t / 2), -math.sin(t / 2)],
-                              [math.sin(t / 2), math.cos(t / 2)]]),
+    "rx": lambda t: np.array(
+        [[math.cos(t / 2), -1j * math.sin(t / 2)], [-1j * math.sin(t / 2), math.cos(t / 2)]]
+    ),
+    "ry": lambda t: np.array(
+        [[math.cos(t / 2), -math.sin(t / 2)], [math.sin(t / 2), math.cos(t / 2)]]
+    ),
     "rz": lambda t: np.diag([np.exp(-0.5j * t), np.exp(0.5j * t)]),
 }
 _GATE_DEFINITION = re.compile(r"gate\s+(\w+)\s*\(\s*(\w+)\s*\)\s*(\w+)\s*,\s*(\w+)\s*\{([^}]*)\}")
@@ -78,18 +80,23 @@ class QasmProgram:
                 name, angle, operands = self._parse_call(statement, {})
                 if angle is not None:
                     self.top_level_angles.append(angle)
-                self._expand(name, angle, [int(re.fullmatch(r"q\[(\d+)\]", o).group(1))
-                                           for o in operands])
+                self._expand(
+                    name, angle, [int(re.fullmatch(r"q\[(\d+)\]", o).group(1)) for o in operands]
+                )
 
     def _define(self, match: re.Match) -> str:
         name, parameter, first, second, body = match.groups()
-        self.definitions[name] = (parameter, [first, second],
-                                  [s.strip() for s in body.split(";") if s.strip()])
+        self.definitions[name] = (
+            parameter,
+            [first, second],
+            [s.strip() for s in body.split(";") if s.strip()],
+        )
         return ""
 
     @staticmethod
-    def _parse_call(statement: str, parameters: dict[str, float]) -> tuple[str, float | None,
-                                                                           list[str]]:
+    def _parse_call(
+        statement: str, parameters: dict[str, float]
+    ) -> tuple[str, float | None, list[str]]:
         match = _CALL.fullmatch(statement)
         assert match, f"cannot read statement {statement!r}"
         name, argument, operands = match.groups()
@@ -112,7 +119,7 @@ class QasmProgram:
 
     def state(self) -> np.ndarray:
         """Final state from |0...0>, q[0] the most significant bit (qmoe's order)."""
-        psi = np.zeros(2 ** self.n_qubits, dtype=complex)
+        psi = np.zeros(2**self.n_qubits, dtype=complex)
         psi[0] = 1
         for name, angle, qubits in self.calls:
             if name in _STDGATES_FIXED:
@@ -135,23 +142,31 @@ def _sample(seed: int, n_qubits: int, n_ops: int = 40):
 def test_qasm_simulates_to_the_reference_state(seed: int, n_qubits: int) -> None:
     circuit, inputs, weights = _sample(seed, n_qubits)
     circuit.measure_probs()
-    expected = reference.state(inputs, weights, circuit.program, n_qubits,
-                               constants=circuit.constants)
+    expected = reference.state(
+        inputs, weights, circuit.program, n_qubits, constants=circuit.constants
+    )
     for b in range(inputs.shape[0]):
         program = QasmProgram(circuit.to_qasm(inputs[b], weights))
         assert program.n_qubits == n_qubits and program.measured
         psi = program.state()
         np.testing.assert_allclose(psi, expected[b].numpy(), atol=1e-10, rtol=0)
-        np.testing.assert_allclose(np.abs(psi) ** 2, np.abs(expected[b].numpy()) ** 2,
-                                   atol=1e-10, rtol=0)
+        np.testing.assert_allclose(
+            np.abs(psi) ** 2, np.abs(expected[b].numpy()) ** 2, atol=1e-10, rtol=0
+        )
 
 
 def test_angles_round_trip_exactly() -> None:
     circuit, inputs, weights = _sample(3, 3, n_ops=60)
-    values = {ParamSource.INPUT: inputs[1].tolist(), ParamSource.WEIGHT: weights.tolist(),
-              ParamSource.CONSTANT: circuit.constants}
-    expected = [values[source][index] for _, _, _, source, index in circuit.ops
-                if source != ParamSource.NONE]
+    values = {
+        ParamSource.INPUT: inputs[1].tolist(),
+        ParamSource.WEIGHT: weights.tolist(),
+        ParamSource.CONSTANT: circuit.constants,
+    }
+    expected = [
+        values[source][index]
+        for _, _, _, source, index in circuit.ops
+        if source != ParamSource.NONE
+    ]
     assert expected, "the random circuit should have rotations"
     assert QasmProgram(circuit.to_qasm(inputs[1], weights)).top_level_angles == expected
 

@@ -19,22 +19,34 @@ NO_INPUTS = torch.zeros(1, 0, dtype=F64)
 NO_WEIGHTS = torch.zeros(0, dtype=F64)
 
 
-def _state(circuit: Circuit, inputs: torch.Tensor = NO_INPUTS,
-           weights: torch.Tensor = NO_WEIGHTS, **kwargs) -> torch.Tensor:
-    return reference.state(inputs, weights, circuit.program, circuit.n_qubits,
-                           constants=circuit.constants, **kwargs)
+def _state(
+    circuit: Circuit, inputs: torch.Tensor = NO_INPUTS, weights: torch.Tensor = NO_WEIGHTS, **kwargs
+) -> torch.Tensor:
+    return reference.state(
+        inputs, weights, circuit.program, circuit.n_qubits, constants=circuit.constants, **kwargs
+    )
 
 
-def _probs(circuit: Circuit, inputs: torch.Tensor = NO_INPUTS,
-           weights: torch.Tensor = NO_WEIGHTS, **kwargs) -> torch.Tensor:
-    return reference.probs(inputs, weights, circuit.program, circuit.n_qubits,
-                           constants=circuit.constants, **kwargs)
+def _probs(
+    circuit: Circuit, inputs: torch.Tensor = NO_INPUTS, weights: torch.Tensor = NO_WEIGHTS, **kwargs
+) -> torch.Tensor:
+    return reference.probs(
+        inputs, weights, circuit.program, circuit.n_qubits, constants=circuit.constants, **kwargs
+    )
 
 
-def _expval(circuit: Circuit, inputs: torch.Tensor = NO_INPUTS,
-            weights: torch.Tensor = NO_WEIGHTS, **kwargs) -> torch.Tensor:
-    return reference.expval(inputs, weights, circuit.program, circuit.n_qubits,
-                            circuit.z_masks, constants=circuit.constants, **kwargs)
+def _expval(
+    circuit: Circuit, inputs: torch.Tensor = NO_INPUTS, weights: torch.Tensor = NO_WEIGHTS, **kwargs
+) -> torch.Tensor:
+    return reference.expval(
+        inputs,
+        weights,
+        circuit.program,
+        circuit.n_qubits,
+        circuit.z_masks,
+        constants=circuit.constants,
+        **kwargs,
+    )
 
 
 def _random_setup(seed: int, n_qubits: int, n_ops: int = 40, batch: int = 3):
@@ -62,37 +74,41 @@ def test_ghz_state(n_qubits: int) -> None:
     assert probs[-1].item() == pytest.approx(0.5, abs=1e-15)
     assert probs[1:-1].abs().max().item() < 1e-15
     circuit.measure_expval(["Z0Z1", [0, n_qubits - 1], "Z0"])
-    torch.testing.assert_close(_expval(circuit)[0], torch.tensor([1, 1, 0], dtype=F64),
-                               atol=1e-15, rtol=0)
+    torch.testing.assert_close(
+        _expval(circuit)[0], torch.tensor([1, 1, 0], dtype=F64), atol=1e-15, rtol=0
+    )
 
 
 @pytest.mark.parametrize("axis", ["x", "y"])
 def test_rx_ry_expval_is_cos(axis: str) -> None:
     angles = torch.linspace(-7, 7, 29, dtype=F64)[:, None]
     circuit = getattr(Circuit(1), f"r{axis}")(0, input=0).measure_expval(["Z0"])
-    torch.testing.assert_close(_expval(circuit, angles)[:, 0], torch.cos(angles[:, 0]),
-                               atol=1e-14, rtol=0)
+    torch.testing.assert_close(
+        _expval(circuit, angles)[:, 0], torch.cos(angles[:, 0]), atol=1e-14, rtol=0
+    )
 
 
 def test_rz_on_plus_state_rotates_phase() -> None:
     angles = torch.linspace(-7, 7, 29, dtype=F64)[:, None]
     circuit = Circuit(1).h(0).rz(0, input=0).h(0).measure_expval(["Z0"])
-    torch.testing.assert_close(_expval(circuit, angles)[:, 0], torch.cos(angles[:, 0]),
-                               atol=1e-14, rtol=0)
+    torch.testing.assert_close(
+        _expval(circuit, angles)[:, 0], torch.cos(angles[:, 0]), atol=1e-14, rtol=0
+    )
     psi = _state(Circuit(1).rz(0, constant=0.7))
-    expected = torch.tensor([[complex(math.cos(0.35), -math.sin(0.35)), 0]],
-                            dtype=torch.complex128)
+    expected = torch.tensor([[complex(math.cos(0.35), -math.sin(0.35)), 0]], dtype=torch.complex128)
     torch.testing.assert_close(psi, expected, atol=1e-15, rtol=0)
 
 
 def test_hadamard_probs() -> None:
-    torch.testing.assert_close(_probs(Circuit(1).h(0)), torch.tensor([[0.5, 0.5]], dtype=F64),
-                               atol=1e-15, rtol=0)
+    torch.testing.assert_close(
+        _probs(Circuit(1).h(0)), torch.tensor([[0.5, 0.5]], dtype=F64), atol=1e-15, rtol=0
+    )
 
 
-@pytest.mark.parametrize(("gate", "phase"), [("s", 1j), ("t", complex(math.cos(math.pi / 4),
-                                                                       math.sin(math.pi / 4))),
-                                             ("z", -1)])
+@pytest.mark.parametrize(
+    ("gate", "phase"),
+    [("s", 1j), ("t", complex(math.cos(math.pi / 4), math.sin(math.pi / 4))), ("z", -1)],
+)
 def test_phase_gates_between_hadamards(gate: str, phase: complex) -> None:
     circuit = Circuit(1).h(0)
     getattr(circuit, gate)(0)
@@ -102,10 +118,12 @@ def test_phase_gates_between_hadamards(gate: str, phase: complex) -> None:
 
 
 def test_pauli_y_and_x() -> None:
-    torch.testing.assert_close(_state(Circuit(1).y(0)),
-                               torch.tensor([[0, 1j]], dtype=torch.complex128))
-    torch.testing.assert_close(_state(Circuit(1).x(0)),
-                               torch.tensor([[0, 1]], dtype=torch.complex128))
+    torch.testing.assert_close(
+        _state(Circuit(1).y(0)), torch.tensor([[0, 1j]], dtype=torch.complex128)
+    )
+    torch.testing.assert_close(
+        _state(Circuit(1).x(0)), torch.tensor([[0, 1]], dtype=torch.complex128)
+    )
 
 
 def test_basis_order_wire0_is_most_significant() -> None:
@@ -128,10 +146,14 @@ def test_cnot_direction_and_cz_swap() -> None:
 @pytest.mark.parametrize("opcode", [Opcode.ISING_XX, Opcode.ISING_YY, Opcode.ISING_ZZ])
 @pytest.mark.parametrize("wires", [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2)])
 def test_ising_gates_match_explicit_kron(opcode: Opcode, wires: tuple[int, int]) -> None:
-    pauli = {Opcode.ISING_XX: [[0, 1], [1, 0]], Opcode.ISING_YY: [[0, -1j], [1j, 0]],
-             Opcode.ISING_ZZ: [[1, 0], [0, -1]]}[opcode]
-    pauli_pair = torch.kron(torch.tensor(pauli, dtype=torch.complex128),
-                            torch.tensor(pauli, dtype=torch.complex128))
+    pauli = {
+        Opcode.ISING_XX: [[0, 1], [1, 0]],
+        Opcode.ISING_YY: [[0, -1j], [1j, 0]],
+        Opcode.ISING_ZZ: [[1, 0], [0, -1]],
+    }[opcode]
+    pauli_pair = torch.kron(
+        torch.tensor(pauli, dtype=torch.complex128), torch.tensor(pauli, dtype=torch.complex128)
+    )
     angle = 0.917
     gate = torch.linalg.matrix_exp(-0.5j * angle * pauli_pair)
     # Build the 3-qubit operator by kron with an identity, then permute axes onto `wires`.
@@ -157,18 +179,25 @@ def test_random_circuits_match_dense_simulator(seed: int, n_qubits: int) -> None
     initial = random_state(rng, inputs.shape[0], n_qubits) if seed % 2 else None
     psi = _state(circuit, inputs, weights, initial_state=initial)
     for b in range(inputs.shape[0]):
-        expected = dense_state(circuit.ops, n_qubits, inputs[b].numpy(), weights.numpy(),
-                               circuit.constants,
-                               None if initial is None else initial[b].numpy())
+        expected = dense_state(
+            circuit.ops,
+            n_qubits,
+            inputs[b].numpy(),
+            weights.numpy(),
+            circuit.constants,
+            None if initial is None else initial[b].numpy(),
+        )
         np.testing.assert_allclose(psi[b].numpy(), expected, atol=1e-12, rtol=0)
 
 
 def test_dense_helpers_agree_with_closed_forms() -> None:
     # The cross-check is only as good as its helpers: RX(pi) = -iX, embed(X on wire 0) of 2.
-    np.testing.assert_allclose(expm_hermitian(np.array([[0, 1], [1, 0]]), math.pi),
-                               [[0, -1j], [-1j, 0]], atol=1e-15)
-    np.testing.assert_allclose(embed(np.array([[0, 1], [1, 0]]), [0], 2) @ np.eye(4)[0],
-                               np.eye(4)[2])
+    np.testing.assert_allclose(
+        expm_hermitian(np.array([[0, 1], [1, 0]]), math.pi), [[0, -1j], [-1j, 0]], atol=1e-15
+    )
+    np.testing.assert_allclose(
+        embed(np.array([[0, 1], [1, 0]]), [0], 2) @ np.eye(4)[0], np.eye(4)[2]
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -193,24 +222,29 @@ def test_batch_rows_are_independent() -> None:
     _, circuit, inputs, weights = _random_setup(3, 3, batch=4)
     batched = _state(circuit, inputs, weights)
     for b in range(4):
-        torch.testing.assert_close(batched[b:b + 1], _state(circuit, inputs[b:b + 1], weights),
-                                   atol=1e-15, rtol=0)
+        torch.testing.assert_close(
+            batched[b : b + 1], _state(circuit, inputs[b : b + 1], weights), atol=1e-15, rtol=0
+        )
 
 
 # --------------------------------------------------------------------- initial state
 def test_complex_initial_state() -> None:
     rng = np.random.default_rng(5)
     initial = random_state(rng, 3, 2)
-    torch.testing.assert_close(_state(Circuit(2).z(1), NO_INPUTS.expand(3, 0),
-                                      initial_state=initial),
-                               initial * torch.tensor([1, -1, 1, -1]), atol=0, rtol=0)
+    torch.testing.assert_close(
+        _state(Circuit(2).z(1), NO_INPUTS.expand(3, 0), initial_state=initial),
+        initial * torch.tensor([1, -1, 1, -1]),
+        atol=0,
+        rtol=0,
+    )
 
 
 def test_real_initial_state_is_used_unnormalised() -> None:
     initial = torch.tensor([[3.0, 0.0, 0.0, 4.0]], dtype=F64)
     circuit = Circuit(2).measure_expval(["I", "Z0", "Z1"])
-    torch.testing.assert_close(_expval(circuit, initial_state=initial),
-                               torch.tensor([[25.0, -7.0, -7.0]], dtype=F64))
+    torch.testing.assert_close(
+        _expval(circuit, initial_state=initial), torch.tensor([[25.0, -7.0, -7.0]], dtype=F64)
+    )
 
 
 def test_initial_state_gradient_flows() -> None:
@@ -235,8 +269,7 @@ def test_float32_matches_float64() -> None:
     out32 = _expval(circuit, inputs.float(), weights.float())
     assert out32.dtype == torch.float32
     assert _state(circuit, inputs.float(), weights.float()).dtype == torch.complex64
-    torch.testing.assert_close(out32.double(), _expval(circuit, inputs, weights),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(out32.double(), _expval(circuit, inputs, weights), atol=1e-5, rtol=0)
 
 
 def test_gradcheck_random_circuit() -> None:
@@ -265,10 +298,13 @@ def test_parameter_shift_rule_matches_autograd() -> None:
             for sign in (1, -1):
                 constants = [*circuit.constants, values[index].item() + sign * math.pi / 2]
                 program = list(circuit.program)
-                program[5 * position + 3:5 * position + 5] = [ParamSource.CONSTANT,
-                                                              len(constants) - 1]
-                value = reference.expval(inputs, values, program, 3, circuit.z_masks,
-                                         constants=constants)
+                program[5 * position + 3 : 5 * position + 5] = [
+                    ParamSource.CONSTANT,
+                    len(constants) - 1,
+                ]
+                value = reference.expval(
+                    inputs, values, program, 3, circuit.z_masks, constants=constants
+                )
                 derivative += sign * value.item() / 2
         assert derivative == pytest.approx(weights.grad[index].item(), abs=1e-12)
 

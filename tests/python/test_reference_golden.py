@@ -26,8 +26,9 @@ TEMPLATES = {
 
 
 def _case_id(case: dict) -> str:
-    return (f"{case['template']}-n{case['n_qubits']}-l{case['n_layers']}"
-            f"-{case['embedding_rotation']}")
+    return (
+        f"{case['template']}-n{case['n_qubits']}-l{case['n_layers']}-{case['embedding_rotation']}"
+    )
 
 
 def _as64(values: list) -> torch.Tensor:
@@ -58,14 +59,14 @@ def test_matches_pennylane(case: dict) -> None:
     weights = circuit.pack_weights({name: weight_block})
 
     def run_expval(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return reference.expval(x, w, circuit.program, n_qubits, circuit.z_masks,
-                                constants=circuit.constants)
+        return reference.expval(
+            x, w, circuit.program, n_qubits, circuit.z_masks, constants=circuit.constants
+        )
 
     expvals = run_expval(inputs, weights)
     torch.testing.assert_close(expvals, _as64(case["expvals"]), atol=TOLERANCE, rtol=0)
 
-    probs = reference.probs(inputs, weights, circuit.program, n_qubits,
-                            constants=circuit.constants)
+    probs = reference.probs(inputs, weights, circuit.program, n_qubits, constants=circuit.constants)
     torch.testing.assert_close(probs, _as64(case["probs"]), atol=TOLERANCE, rtol=0)
 
     jac_inputs, jac_weights = torch.autograd.functional.jacobian(run_expval, (inputs, weights))
@@ -73,5 +74,6 @@ def test_matches_pennylane(case: dict) -> None:
     per_sample = torch.einsum("bmbf->bmf", jac_inputs)
     torch.testing.assert_close(per_sample, _as64(case["jac_inputs"]), atol=TOLERANCE, rtol=0)
     expected_weights = _as64(case["jac_weights"])
-    torch.testing.assert_close(jac_weights.reshape(expected_weights.shape), expected_weights,
-                               atol=TOLERANCE, rtol=0)
+    torch.testing.assert_close(
+        jac_weights.reshape(expected_weights.shape), expected_weights, atol=TOLERANCE, rtol=0
+    )

@@ -98,13 +98,16 @@ def test_bf16_logits_route_in_float32() -> None:
     assert out.probs.dtype == torch.float32 and out.weights.dtype == torch.float32
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(k=4), "k=4 must be between 1 and n_experts=3"),
-    (dict(k=0), "k=0"),
-    (dict(softmax="later"), "softmax='later'"),
-    (dict(noise_std=-1.0), "noise_std"),
-    (dict(jitter=1.5), "jitter"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(k=4), "k=4 must be between 1 and n_experts=3"),
+        (dict(k=0), "k=0"),
+        (dict(softmax="later"), "softmax='later'"),
+        (dict(noise_std=-1.0), "noise_std"),
+        (dict(jitter=1.5), "jitter"),
+    ],
+)
 def test_bad_router_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         TopKRouter(LinearGate(4, 3), **kwargs)
