@@ -1,12 +1,12 @@
-#include "circuit_call.h"
+#include "qmoe/ops/circuit_call.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <stdexcept>
 
-#include "core/density_matrix.h"
-#include "core/statevector.h"
+#include "qmoe/core/cpu/density/density_matrix_engine.h"
+#include "qmoe/core/engine/circuit_engine.h"
 
 namespace qmoe::ops {
 
@@ -48,10 +48,8 @@ CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const a
       core::validate_z_masks(z_masks.data(), static_cast<int64_t>(z_masks.size()),
                              static_cast<int>(n_qubits));
     }
-    for (const core::Operation& op : call.program.operations) {
-      call.density_matrix = call.density_matrix || core::is_channel(op.opcode);
-    }
-    if (call.density_matrix) {
+    call.engine = core::engine_kind_for(call.program);
+    if (call.engine == core::EngineKind::kDensityMatrix) {
       core::check_density_matrix_fits(static_cast<int>(n_qubits),
                                       static_cast<int64_t>(inputs.element_size()),
                                       at::get_num_threads());
@@ -79,6 +77,39 @@ CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const a
     call.initial_state_is_complex = state.is_complex();
   }
   return call;
+}
+
+void check_keep_state(const char* op_name, const CircuitCall& call, bool keep_state) {
+  TORCH_CHECK_VALUE(!(keep_state && call.engine == core::EngineKind::kDensityMatrix), op_name,
+                    ": keep_state keeps statevectors; a program with noise channels runs on the "
+                    "density-matrix engine, which keeps none");
+}
+
+void check_grad_out(const char* op_name, const CircuitCall& call, const at::Tensor& inputs,
+                    const at::Tensor& grad_out) {
+  const int64_t batch_size = call.batch.expect_int();
+  TORCH_CHECK_VALUE(grad_out.scalar_type() == inputs.scalar_type() && grad_out.dim() == 2 &&
+                        grad_out.size(0) == batch_size && grad_out.size(1) == call.output_width,
+                    op_name, ": grad_out must be ", inputs.scalar_type(), " [", batch_size, ", ",
+                    call.output_width, "], got ", grad_out.scalar_type(), " ", grad_out.sizes());
+}
+
+at::Tensor check_final_state(const char* op_name, const CircuitCall& call,
+                             const std::optional<at::Tensor>& final_state,
+                             const at::Tensor& inputs) {
+  if (!final_state.has_value() || final_state->numel() == 0) return at::Tensor();
+  const int64_t batch_size = call.batch.expect_int();
+  const int64_t dim = int64_t{1} << call.program.n_qubits;
+  TORCH_CHECK_VALUE(final_state->scalar_type() == inputs.scalar_type() &&
+                        final_state->dim() == 3 && final_state->size(0) == batch_size &&
+                        final_state->size(1) == dim && final_state->size(2) == 2,
+                    op_name, ": final_state must be ", inputs.scalar_type(), " [", batch_size,
+                    ", ", dim, ", 2] (from qmoe.circuit_forward with keep_state), got ",
+                    final_state->scalar_type(), " ", final_state->sizes());
+  TORCH_CHECK_VALUE(call.engine == core::EngineKind::kStatevector, op_name,
+                    ": final_state holds statevectors; a program with noise channels runs on the "
+                    "density-matrix engine, which takes none");
+  return final_state->contiguous();
 }
 
 }  // namespace qmoe::ops

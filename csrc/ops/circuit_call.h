@@ -10,7 +10,8 @@
 
 #include <string>
 
-#include "core/program.h"
+#include "qmoe/core/engine/circuit_engine.h"
+#include "qmoe/core/program/program.h"
 
 namespace qmoe::ops {
 
@@ -20,8 +21,8 @@ struct CircuitCall {
   int64_t output_width = 0;
   bool probs = false;
   bool initial_state_is_complex = false;
-  // The program holds noise channels: it runs on the density-matrix engine.
-  bool density_matrix = false;
+  // The engine that simulates it: the density matrix when the program holds channels.
+  core::EngineKind engine = core::EngineKind::kStatevector;
 };
 
 // Checks ranks, shapes, dtypes and devices of the tensors, parses the program
@@ -31,5 +32,18 @@ CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const a
                           c10::IntArrayRef program, c10::ArrayRef<double> constants,
                           int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
                           const std::string& diff_method);
+
+// keep_state keeps statevectors: refused for an engine that has none.
+void check_keep_state(const char* op_name, const CircuitCall& call, bool keep_state);
+
+// grad_out of circuit_backward: the dtype of inputs, [batch, output_width].
+void check_grad_out(const char* op_name, const CircuitCall& call, const at::Tensor& inputs,
+                    const at::Tensor& grad_out);
+
+// A forward's kept final states, checked and contiguous; undefined when not
+// given (or empty).
+at::Tensor check_final_state(const char* op_name, const CircuitCall& call,
+                             const std::optional<at::Tensor>& final_state,
+                             const at::Tensor& inputs);
 
 }  // namespace qmoe::ops

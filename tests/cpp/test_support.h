@@ -16,10 +16,11 @@
 #include <utility>
 #include <vector>
 
-#include "core/compiled_circuit.h"
-#include "core/kernel_table.h"
-#include "core/program.h"
-#include "core/statevector.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/cpu/isa/kernel_table.h"
+#include "qmoe/core/program/program.h"
+#include "qmoe/core/cpu/statevector/statevector_engine.h"
+#include "qmoe/core/engine/weight_reduction.h"
 
 namespace qmoe::test_support {
 
@@ -368,8 +369,8 @@ class Harness {
   }
   void reduce(Gradients<Real>& grads) const {
     if (grads.weights.empty()) return;
-    simulator_.reduce_weight_partials(grads.weight_partials.data(), n_chunks(),
-                                      grads.weights.data());
+    core::reduce_weight_partials(grads.weight_partials.data(), n_chunks(), simulator_.n_weights(),
+                                 grads.weights.data());
   }
   const std::vector<Real>& grad_out() const { return grad_out_; }
 

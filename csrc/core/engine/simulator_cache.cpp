@@ -1,4 +1,4 @@
-#include "simulator_cache.h"
+#include "qmoe/core/engine/simulator_cache.h"
 
 #include <algorithm>
 #include <mutex>
@@ -21,7 +21,7 @@ void append_bytes(std::string& key, const T* values, int64_t count) {
 
 struct Entry {
   std::string key;
-  std::shared_ptr<const void> simulator;
+  std::shared_ptr<const void> engine;
 };
 
 // Most recently used first.
@@ -36,13 +36,12 @@ Cache& cache() {
 }
 
 template <class Real>
-std::string make_key(const Program& program, const Real* weights, int64_t n_weights,
-                     const double* constants, int64_t n_constants, const int64_t* z_masks,
-                     int64_t n_masks, bool probs) {
+std::string make_key(const std::string& backend, const EngineArguments<Real>& arguments) {
+  const Program& program = *arguments.program;
   std::string key;
   key.push_back(std::is_same_v<Real, float> ? 'f' : 'd');
-  key.push_back(probs ? 'p' : 'e');
-  key.append(active_kernels().name);
+  key.push_back(arguments.probs ? 'p' : 'e');
+  key.append(backend);
   key.push_back('\0');
   const int64_t n_qubits = program.n_qubits;
   append_bytes(key, &n_qubits, 1);
@@ -53,20 +52,19 @@ std::string make_key(const Program& program, const Real* weights, int64_t n_weig
                                static_cast<int64_t>(op.source), op.index});
   }
   append_bytes(key, words.data(), static_cast<int64_t>(words.size()));
-  append_bytes(key, weights, n_weights);
-  append_bytes(key, constants, n_constants);
-  append_bytes(key, z_masks, probs ? 0 : n_masks);
+  append_bytes(key, arguments.weights, arguments.n_weights);
+  append_bytes(key, arguments.constants, arguments.n_constants);
+  append_bytes(key, arguments.z_masks, arguments.probs ? 0 : arguments.n_masks);
   return key;
 }
 
 }  // namespace
 
 template <class Real>
-std::shared_ptr<const StatevectorSimulator<Real>> shared_simulator(
-    const Program& program, const Real* weights, int64_t n_weights, const double* constants,
-    int64_t n_constants, const int64_t* z_masks, int64_t n_masks, bool probs) {
-  std::string key =
-      make_key(program, weights, n_weights, constants, n_constants, z_masks, n_masks, probs);
+std::shared_ptr<const CircuitEngine<Real>> shared_engine(const std::string& backend,
+                                                         const EngineArguments<Real>& arguments,
+                                                         const EngineBuilder<Real>& build) {
+  std::string key = make_key(backend, arguments);
   Cache& shared = cache();
   {
     std::lock_guard<std::mutex> lock(shared.mutex);
@@ -75,17 +73,16 @@ std::shared_ptr<const StatevectorSimulator<Real>> shared_simulator(
                                   [&](const Entry& entry) { return entry.key == key; });
     if (hit != entries.end()) {
       std::rotate(entries.begin(), hit, hit + 1);
-      return std::static_pointer_cast<const StatevectorSimulator<Real>>(entries.front().simulator);
+      return std::static_pointer_cast<const CircuitEngine<Real>>(entries.front().engine);
     }
   }
   // Built outside the lock: a concurrent miss on the same key builds twice, harmlessly.
-  auto simulator = std::make_shared<const StatevectorSimulator<Real>>(
-      program, weights, n_weights, constants, z_masks, n_masks, probs);
+  std::shared_ptr<const CircuitEngine<Real>> engine = build();
   std::lock_guard<std::mutex> lock(shared.mutex);
   auto& entries = shared.entries;
-  entries.insert(entries.begin(), Entry{std::move(key), simulator});
+  entries.insert(entries.begin(), Entry{std::move(key), engine});
   if (entries.size() > kCapacity) entries.pop_back();
-  return simulator;
+  return engine;
 }
 
 void clear_simulator_cache() {
@@ -93,9 +90,9 @@ void clear_simulator_cache() {
   cache().entries.clear();
 }
 
-template std::shared_ptr<const StatevectorSimulator<float>> shared_simulator(
-    const Program&, const float*, int64_t, const double*, int64_t, const int64_t*, int64_t, bool);
-template std::shared_ptr<const StatevectorSimulator<double>> shared_simulator(
-    const Program&, const double*, int64_t, const double*, int64_t, const int64_t*, int64_t, bool);
+template std::shared_ptr<const CircuitEngine<float>> shared_engine(
+    const std::string&, const EngineArguments<float>&, const EngineBuilder<float>&);
+template std::shared_ptr<const CircuitEngine<double>> shared_engine(
+    const std::string&, const EngineArguments<double>&, const EngineBuilder<double>&);
 
 }  // namespace qmoe::core

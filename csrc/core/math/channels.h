@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "program.h"
+#include "qmoe/core/program/program.h"
 
 namespace qmoe::core {
 

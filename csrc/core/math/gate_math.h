@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "gate_types.h"
-#include "isa_tag.h"
+#include "qmoe/core/math/gate_types.h"
+#include "qmoe/core/math/isa_tag.h"
 
 
 namespace qmoe::core {

@@ -1,8 +1,8 @@
-#include "compiled_circuit.h"
+#include "qmoe/core/program/compiled_circuit.h"
 
 #include <cmath>
 
-#include "gate_math.h"
+#include "qmoe/core/math/gate_math.h"
 
 namespace qmoe::core {
 namespace {

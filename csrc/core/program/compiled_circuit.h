@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "gate_types.h"
-#include "program.h"
+#include "qmoe/core/math/gate_types.h"
+#include "qmoe/core/program/program.h"
 
 namespace qmoe::core {
 

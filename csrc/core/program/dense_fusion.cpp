@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "compiled_circuit.h"
-#include "dense_matrix.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/program/dense_matrix.h"
 
 namespace qmoe::core {
 namespace {

@@ -1,8 +1,8 @@
-#include "dense_matrix.h"
+#include "qmoe/core/program/dense_matrix.h"
 
 #include <algorithm>
 
-#include "statevector_kernels.h"
+#include "qmoe/core/cpu/statevector/statevector_kernels.h"
 
 namespace qmoe::core {
 

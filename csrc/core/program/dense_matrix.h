@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "compiled_circuit.h"
+#include "qmoe/core/program/compiled_circuit.h"
 
 namespace qmoe::core {
 

@@ -1,8 +1,8 @@
-#include "product_state.h"
+#include "qmoe/core/program/product_state_plan.h"
 
 #include <complex>
 
-#include "dense_matrix.h"
+#include "qmoe/core/program/dense_matrix.h"
 
 namespace qmoe::core {
 namespace {

@@ -11,8 +11,8 @@
 #include <memory>
 #include <vector>
 
-#include "chunk_task.h"
-#include "compiled_circuit.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/program/readout.h"
 
 namespace qmoe::core {
 
@@ -57,21 +57,6 @@ struct ProductStatePlan {
             weight_coefficients.data()};
   }
 };
-
-// Blocks whose input columns the kernels move to lanes together, ahead of use:
-// a vector load right after the scalar stores of its own lanes would stall on
-// store forwarding, once per block.
-constexpr int kStagedBlocks = 8;
-
-// Scratch memory of the product-state kernels, in units of Real.
-template <class Real>
-int64_t product_state_workspace_size(const ProductStateView<Real>& plan, int64_t n_weights,
-                                     int lanes) {
-  const int64_t accumulators = plan.n_outputs * plan.n_features * lanes;
-  const int64_t staged = (plan.n_qubits + plan.n_outputs) * kStagedBlocks * lanes;
-  const int64_t outputs = plan.n_outputs * lanes;  // forward: the block's readout
-  return accumulators + n_weights * lanes + staged + outputs + lanes;
-}
 
 // The plan for a lowered circuit and readout, or null when the circuit does
 // not have the product-state shape or the path would not pay off.

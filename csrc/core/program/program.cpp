@@ -1,4 +1,4 @@
-#include "program.h"
+#include "qmoe/core/program/program.h"
 
 #include <sstream>
 #include <stdexcept>

@@ -1,56 +1,19 @@
 // Autograd for the circuit operators, registered in C++ (Autograd key) so
 // that LibTorch callers train too. Backward is one call of
 // qmoe::circuit_backward: one vector-Jacobian product, whatever the readout.
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
 #include <tuple>
 
-#include "core/program.h"
+#include "qmoe/core/program/program.h"
+#include "qmoe/ops.h"
 
 namespace qmoe::ops {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-at::Tensor call_forward(const at::Tensor& inputs, const at::Tensor& weights,
-                        const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-                        c10::ArrayRef<double> constants, int64_t n_qubits,
-                        c10::IntArrayRef z_masks, bool probs, c10::string_view diff_method) {
-  if (probs) {
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow("qmoe::probs", "")
-                         .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
-                                           const std::optional<at::Tensor>&, c10::IntArrayRef,
-                                           c10::ArrayRef<double>, int64_t, c10::string_view)>();
-    return op.call(inputs, weights, initial_state, program, constants, n_qubits, diff_method);
-  }
-  static auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("qmoe::expval", "")
-          .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
-                            const std::optional<at::Tensor>&, c10::IntArrayRef,
-                            c10::ArrayRef<double>, int64_t, c10::IntArrayRef, c10::string_view)>();
-  return op.call(inputs, weights, initial_state, program, constants, n_qubits, z_masks,
-                 diff_method);
-}
-
-std::tuple<at::Tensor, at::Tensor> call_forward_keeping_state(
-    const at::Tensor& inputs, const at::Tensor& weights,
-    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-    c10::string_view diff_method) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("qmoe::circuit_forward", "")
-                       .typed<std::tuple<at::Tensor, at::Tensor>(
-                           const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
-                           c10::IntArrayRef, c10::ArrayRef<double>, int64_t, c10::IntArrayRef,
-                           bool, c10::string_view, bool)>();
-  return op.call(inputs, weights, initial_state, program, constants, n_qubits, z_masks, probs,
-                 diff_method, true);
-}
 
 // Keeping the final states spares the adjoint backward a second run of the
 // circuit (about a fifth of a training step) for 2**n x 2 reals per sample.
@@ -82,24 +45,6 @@ bool keep_final_state(const at::Tensor& inputs, const at::Tensor& weights,
   return bytes <= kKeptStateBudgetBytes;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> call_backward(
-    const at::Tensor& grad_out, const at::Tensor& inputs, const at::Tensor& weights,
-    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-    c10::string_view diff_method, std::array<bool, 3> output_mask,
-    const std::optional<at::Tensor>& final_state) {
-  static auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("qmoe::circuit_backward", "")
-          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-              const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              const std::optional<at::Tensor>&, c10::IntArrayRef, c10::ArrayRef<double>, int64_t,
-              c10::IntArrayRef, bool, c10::string_view, std::array<bool, 3>,
-              const std::optional<at::Tensor>&)>();
-  return op.call(grad_out, inputs, weights, initial_state, program, constants, n_qubits, z_masks,
-                 probs, diff_method, output_mask, final_state);
-}
-
 class CircuitFunction : public torch::autograd::Function<CircuitFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& inputs,
@@ -111,12 +56,14 @@ class CircuitFunction : public torch::autograd::Function<CircuitFunction> {
     at::AutoDispatchBelowADInplaceOrView guard;
     at::Tensor out, final_state;
     if (keep_state) {
-      std::tie(out, final_state) = call_forward_keeping_state(
-          inputs, weights, initial_state, program, constants, n_qubits, z_masks, probs,
-          diff_method);
+      std::tie(out, final_state) = qmoe::circuit_forward(inputs, weights, initial_state, program,
+                                                         constants, n_qubits, z_masks, probs,
+                                                         diff_method, true);
+    } else if (probs) {
+      out = qmoe::probs(inputs, weights, initial_state, program, constants, n_qubits, diff_method);
     } else {
-      out = call_forward(inputs, weights, initial_state, program, constants, n_qubits, z_masks,
-                         probs, diff_method);
+      out = qmoe::expval(inputs, weights, initial_state, program, constants, n_qubits, z_masks,
+                         diff_method);
     }
     ctx->save_for_backward({inputs, weights, initial_state.value_or(at::Tensor()), final_state});
     ctx->saved_data["program"] = program.vec();
@@ -142,7 +89,7 @@ class CircuitFunction : public torch::autograd::Function<CircuitFunction> {
     // needs_input_grad counts only the tensors given: no index 2 without an initial state.
     const std::array<bool, 3> output_mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
                                              initial_state.has_value() && ctx->needs_input_grad(2)};
-    auto [grad_inputs, grad_weights, grad_state] = call_backward(
+    auto [grad_inputs, grad_weights, grad_state] = qmoe::circuit_backward(
         grad_outputs[0], inputs, weights, initial_state, program, constants,
         ctx->saved_data["n_qubits"].toInt(), z_masks, ctx->saved_data["probs"].toBool(),
         ctx->saved_data["diff_method"].toStringRef(), output_mask, final_state);

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/kernel_table.h"
+#include "qmoe/core/cpu/isa/kernel_table.h"
 #include "test_support.h"
 
 namespace qmoe::test_support {

@@ -1,6 +1,6 @@
 // fast_sincos of vector_math.h: the vectorisable sin/cos behind per-sample
 // rotation angles, against long double std::sin/std::cos over its whole range.
-#include "core/vector_math.h"
+#include "qmoe/core/cpu/simd/vector_math.h"
 
 #include <gtest/gtest.h>
 

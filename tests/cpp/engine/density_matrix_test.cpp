@@ -15,7 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "core/density_matrix.h"
+#include "qmoe/core/cpu/density/density_matrix_engine.h"
+#include "qmoe/core/engine/weight_reduction.h"
 #include "test_support.h"
 
 namespace qmoe::test_support {
@@ -164,7 +165,8 @@ class DensityHarness {
     for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
       simulator_.backward(method, view(), problem_.grad_out.data(), chunk, chunk + 1, pointers);
     }
-    simulator_.reduce_weight_partials(partials.data(), n_chunks, grads.weights.data());
+    core::reduce_weight_partials(partials.data(), n_chunks, simulator_.n_weights(),
+                                 grads.weights.data());
     return grads;
   }
 

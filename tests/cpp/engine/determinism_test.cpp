@@ -1,5 +1,5 @@
 // Bitwise determinism of the gradients: each chunk writes its own partial sum
-// of the weight gradient, and reduce_weight_partials adds them in chunk order,
+// of the weight gradient, and reduce_weight_partials adds them in chunk order (in double),
 // so how the chunks are grouped into calls, and in which order the calls run
 // (as threads would run them), must not change a single bit.
 #include <gtest/gtest.h>
@@ -67,12 +67,15 @@ void CheckSchedulesAgree(const Problem& problem, int64_t min_chunks,
         }
         EXPECT_GT(largest, Real(0)) << "chunk " << chunk << " has no weight partial";
       }
-      // The reduction is the plain sum in chunk order.
+      // The reduction is the sum in chunk order, in double for either Real (both
+      // engines share engine/weight_reduction.h), rounded once.
       std::vector<Real> in_order(static_cast<size_t>(n_weights), Real(0));
-      for (int64_t chunk = 0; chunk < harness.n_chunks(); ++chunk) {
-        for (int64_t w = 0; w < n_weights; ++w) {
-          in_order[w] += baseline.weight_partials[chunk * n_weights + w];
+      for (int64_t w = 0; w < n_weights; ++w) {
+        double sum = 0;
+        for (int64_t chunk = 0; chunk < harness.n_chunks(); ++chunk) {
+          sum += baseline.weight_partials[chunk * n_weights + w];
         }
+        in_order[w] = static_cast<Real>(sum);
       }
       EXPECT_TRUE(BitwiseEqual(baseline.weights, in_order)) << "reduction order";
 

@@ -1,7 +1,7 @@
 // Forward pass of the statevector engine: entangled states, basis order,
 // closed forms, readouts, initial states, chunking, and random circuits
 // against the dense reference simulator of test_support.h.
-#include "core/statevector.h"
+#include "qmoe/core/cpu/statevector/statevector_engine.h"
 
 #include <gtest/gtest.h>
 

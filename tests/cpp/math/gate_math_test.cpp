@@ -1,5 +1,5 @@
 // The 2x2 gate math of gate_math.h: definitions, unitarity, products.
-#include "core/gate_math.h"
+#include "qmoe/core/math/gate_math.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Parsing and validation of the flat program (program.h), the Pauli-Z masks and
 // the names of the differentiation methods.
-#include "core/program.h"
+#include "qmoe/core/program/program.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/statevector.h"
+#include "qmoe/core/cpu/statevector/statevector_engine.h"
 #include "test_support.h"
 
 namespace qmoe::core {

@@ -13,10 +13,10 @@
 #include <cstdint>
 #include <initializer_list>
 
-#include "channels.h"
-#include "compiled_circuit.h"
-#include "density_layout.h"
-#include "gate_math.h"
+#include "qmoe/core/math/channels.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/cpu/density/density_layout.h"
+#include "qmoe/core/math/gate_math.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {

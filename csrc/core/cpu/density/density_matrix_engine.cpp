@@ -1,4 +1,4 @@
-#include "density_matrix.h"
+#include "qmoe/core/cpu/density/density_matrix_engine.h"
 
 #include <unistd.h>
 
@@ -9,14 +9,15 @@
 #include <stdexcept>
 #include <string>
 
-#include "gate_math.h"
+#include "qmoe/core/engine/shift_targets.h"
+#include "qmoe/core/math/gate_math.h"
+#include "qmoe/core/program/readout.h"
 
 namespace qmoe::core {
 namespace {
 
 // About this many density-matrix entries per chunk: small states share a chunk.
 constexpr int64_t kChunkEntries = 4096;
-constexpr double kHalfPi = 1.57079632679489661923132169163975144;
 
 std::string gibibytes(double bytes) {
   char text[32];
@@ -73,15 +74,7 @@ DensityMatrixSimulator<Real>::DensityMatrixSimulator(const Program& program, con
     if (op.source == ParamSource::kConstant) n_constants = std::max(n_constants, op.index + 1);
   }
   constants_.assign(constants, constants + n_constants);
-  if (!probs) {
-    for (int64_t m = 0; m < n_masks; ++m) {
-      int64_t index_mask = 0;
-      for (int wire = 0; wire < n_qubits_; ++wire) {
-        if ((z_masks[m] >> wire) & 1) index_mask |= int64_t{1} << (n_qubits_ - 1 - wire);
-      }
-      index_masks_.push_back(index_mask);
-    }
-  }
+  if (!probs) index_masks_ = index_masks_from_wires(z_masks, n_masks, n_qubits_);
   for (size_t i = 0; i < program.operations.size(); ++i) {
     const Operation& op = program.operations[i];
     if (!is_channel(op.opcode) || op.source == ParamSource::kInput) continue;
@@ -306,7 +299,11 @@ void DensityMatrixSimulator<Real>::seed_lambda(const Real* grad_rows, const Bloc
 
 template <class Real>
 void DensityMatrixSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
-                                           int64_t chunk_end, Real* out) const {
+                                           int64_t chunk_end, Real* out,
+                                           Real* final_state) const {
+  if (final_state != nullptr) {
+    throw std::invalid_argument("the density-matrix engine keeps no final statevectors");
+  }
   std::vector<Real> rho(static_cast<size_t>(block_length()));
   const int64_t width = output_width();
   const int64_t first = chunk_begin * chunk_size_;
@@ -444,19 +441,16 @@ void DensityMatrixSimulator<Real>::adjoint_block(const BatchView<Real>& batch,
 }
 
 template <class Real>
-const std::vector<typename DensityMatrixSimulator<Real>::ShiftTarget>&
-DensityMatrixSimulator<Real>::shift_targets() const {
-  std::call_once(shift_targets_built_, [this] {
-    for (size_t i = 0; i < program_.operations.size(); ++i) {
-      const Operation& op = program_.operations[i];
-      if (is_channel(op.opcode) || !takes_parameter(op.opcode)) continue;
-      if (op.source != ParamSource::kInput && op.source != ParamSource::kWeight) continue;
-      const auto operation = static_cast<int64_t>(i);
-      shift_targets_.push_back(
-          {op.source, op.index, lower({operation, kHalfPi}), lower({operation, -kHalfPi})});
+const std::vector<typename DensityMatrixSimulator<Real>::ShiftedCircuits>&
+DensityMatrixSimulator<Real>::shifted_circuits() const {
+  std::call_once(shifted_circuits_built_, [this] {
+    for (const ShiftTarget& target : shift_targets(program_)) {
+      shifted_circuits_.push_back({target.source, target.index,
+                                   lower({target.operation, kShiftAngle}),
+                                   lower({target.operation, -kShiftAngle})});
     }
   });
-  return shift_targets_;
+  return shifted_circuits_;
 }
 
 template <class Real>
@@ -479,7 +473,7 @@ void DensityMatrixSimulator<Real>::shift_block(const BatchView<Real>& batch, con
     }
   };
   double plus[kMaxDensityLanes], minus[kMaxDensityLanes];
-  for (const ShiftTarget& target : shift_targets()) {
+  for (const ShiftedCircuits& target : shifted_circuits()) {
     const bool to_inputs = target.source == ParamSource::kInput && gradients.inputs != nullptr;
     const bool to_weights = target.source == ParamSource::kWeight && weight_partial != nullptr;
     if (!to_inputs && !to_weights) continue;
@@ -515,8 +509,11 @@ void DensityMatrixSimulator<Real>::check_gradients(DiffMethod method, bool input
 template <class Real>
 void DensityMatrixSimulator<Real>::backward(DiffMethod method, const BatchView<Real>& batch,
                                             const Real* grad_out, int64_t chunk_begin,
-                                            int64_t chunk_end,
-                                            const Gradients& gradients) const {
+                                            int64_t chunk_end, const Gradients& gradients,
+                                            const Real* saved_state) const {
+  if (saved_state != nullptr) {
+    throw std::invalid_argument("the density-matrix engine takes no saved final statevectors");
+  }
   const bool want_angles = gradients.inputs != nullptr || gradients.weight_partials != nullptr;
   const int64_t length = block_length();
   int64_t copies = 2;
@@ -549,17 +546,6 @@ void DensityMatrixSimulator<Real>::backward(DiffMethod method, const BatchView<R
         adjoint_block(batch, block, grad_rows, false, workspace.data(), gradients, nullptr);
       }
     }
-  }
-}
-
-template <class Real>
-void DensityMatrixSimulator<Real>::reduce_weight_partials(const Real* weight_partials,
-                                                          int64_t n_chunks,
-                                                          Real* grad_weights) const {
-  for (int64_t w = 0; w < n_weights_; ++w) {
-    double sum = 0;
-    for (int64_t chunk = 0; chunk < n_chunks; ++chunk) sum += weight_partials[chunk * n_weights_ + w];
-    grad_weights[w] = static_cast<Real>(sum);
   }
 }
 

@@ -23,12 +23,11 @@
 #include <mutex>
 #include <vector>
 
-#include "chunk_task.h"
-#include "compiled_circuit.h"
-#include "density_layout.h"
-#include "kernel_table.h"
-#include "program.h"
-#include "statevector.h"
+#include "qmoe/core/cpu/density/density_layout.h"
+#include "qmoe/core/cpu/isa/kernel_table.h"
+#include "qmoe/core/engine/circuit_engine.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/program/program.h"
 
 namespace qmoe::core {
 
@@ -38,7 +37,7 @@ namespace qmoe::core {
 void check_density_matrix_fits(int n_qubits, int64_t real_size, int64_t workers);
 
 template <class Real>
-class DensityMatrixSimulator {
+class DensityMatrixSimulator final : public CircuitEngine<Real> {
  public:
   // Checkpoints of rho one worker may keep for the adjoint sweep; beyond it the
   // sweep keeps fewer and replays from them (none: from the initial state).
@@ -53,39 +52,37 @@ class DensityMatrixSimulator {
                          bool probs, int64_t checkpoint_budget_bytes = kCheckpointBudgetBytes,
                          const IsaKernels& kernels = active_kernels());
 
-  int n_qubits() const { return n_qubits_; }
-  int64_t output_width() const { return probs_ ? int64_t{1} << n_qubits_ : n_masks(); }
-  int64_t chunk_size() const { return chunk_size_; }
-  int64_t n_chunks(int64_t batch_size) const {
-    return (batch_size + chunk_size_ - 1) / chunk_size_;
-  }
+  int n_qubits() const override { return n_qubits_; }
+  int64_t n_weights() const override { return n_weights_; }
+  int64_t output_width() const override { return probs_ ? int64_t{1} << n_qubits_ : n_masks(); }
+  int64_t chunk_size() const override { return chunk_size_; }
 
   // Throws std::invalid_argument naming the operation and sample whose channel
   // probability (read from inputs) is outside [0, 1].
-  void check_batch(const BatchView<Real>& batch) const;
+  void check_batch(const BatchView<Real>& batch) const override;
 
-  void forward(const BatchView<Real>& batch, int64_t chunk_begin, int64_t chunk_end,
-               Real* out) const;
+  // Keeps no final states: `final_state` must be null.
+  void forward(const BatchView<Real>& batch, int64_t chunk_begin, int64_t chunk_end, Real* out,
+               Real* final_state = nullptr) const override;
 
-  using Gradients = typename StatevectorSimulator<Real>::Gradients;
+  using Gradients = ChunkGradients<Real>;
   // Throws std::invalid_argument when parameter shift is asked for the gradient
   // of a channel probability (read from inputs or weights).
-  void check_gradients(DiffMethod method, bool inputs, bool weights) const;
+  void check_gradients(DiffMethod method, bool inputs, bool weights) const override;
 
-  // Expects check_gradients to have passed.
+  // Expects check_gradients to have passed; `saved_state` must be null.
   void backward(DiffMethod method, const BatchView<Real>& batch, const Real* grad_out,
-                int64_t chunk_begin, int64_t chunk_end, const Gradients& gradients) const;
-
-  void reduce_weight_partials(const Real* weight_partials, int64_t n_chunks,
-                              Real* grad_weights) const;
+                int64_t chunk_begin, int64_t chunk_end, const Gradients& gradients,
+                const Real* saved_state = nullptr) const override;
 
  private:
   struct Circuit {
     std::vector<Segment<Real>> segments;
     std::vector<GradientTerm<Real>> terms;
   };
-  // A rotation the parameter-shift rule moves, with its two shifted circuits.
-  struct ShiftTarget {
+  // A rotation the parameter-shift rule moves (engine/shift_targets.h), with its
+  // two shifted circuits.
+  struct ShiftedCircuits {
     ParamSource source;
     int64_t index;
     Circuit plus, minus;
@@ -123,7 +120,7 @@ class DensityMatrixSimulator {
                    Real* readout) const;
   Real channel_probability(const Segment<Real>& segment, const BatchView<Real>& batch,
                            int64_t sample) const;
-  const std::vector<ShiftTarget>& shift_targets() const;
+  const std::vector<ShiftedCircuits>& shifted_circuits() const;
 
   int n_qubits_;
   DensityLayout layout_;
@@ -138,8 +135,8 @@ class DensityMatrixSimulator {
   std::vector<size_t> channel_segments_;  // positions of the channels in circuit_
   int64_t chunk_size_;
   int64_t checkpoint_stride_;  // every stride-th channel keeps the state before it
-  mutable std::vector<ShiftTarget> shift_targets_;
-  mutable std::once_flag shift_targets_built_;
+  mutable std::vector<ShiftedCircuits> shifted_circuits_;
+  mutable std::once_flag shifted_circuits_built_;
 };
 
 extern template class DensityMatrixSimulator<float>;

@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernel_table.h"
+#include "qmoe/core/cpu/isa/kernel_table.h"
 
 namespace qmoe::core {
 namespace {

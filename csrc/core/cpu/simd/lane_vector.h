@@ -9,7 +9,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "isa_tag.h"
+#include "qmoe/core/math/isa_tag.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {

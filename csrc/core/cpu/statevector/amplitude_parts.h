@@ -12,7 +12,7 @@
 #include <omp.h>
 #endif
 
-#include "isa_tag.h"
+#include "qmoe/core/math/isa_tag.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {

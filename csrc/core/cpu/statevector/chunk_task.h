@@ -5,35 +5,13 @@
 
 #include <cstdint>
 
-#include "compiled_circuit.h"
+#include "qmoe/core/engine/circuit_engine.h"
+#include "qmoe/core/engine/shift_targets.h"
+#include "qmoe/core/math/isa_tag.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/program/readout.h"
 
 namespace qmoe::core {
-
-template <class Real>
-struct BatchView {
-  int64_t batch_size = 0;
-  const Real* inputs = nullptr;  // [batch, n_input_columns], row-major
-  int64_t n_input_columns = 0;
-  const Real* initial_state = nullptr;  // [batch, 2**n] real, or complex interleaved; null: |0..0>
-  bool initial_state_is_complex = false;
-};
-
-// A diagonal readout; masks are over basis-index bits (already mapped from wires).
-struct ReadoutView {
-  bool probs = false;
-  const int64_t* index_masks = nullptr;
-  int64_t n_masks = 0;
-};
-
-inline int64_t readout_width(const ReadoutView& readout, int n_qubits) {
-  return readout.probs ? (int64_t{1} << n_qubits) : readout.n_masks;
-}
-
-// The angle a parameter-shift pair moves, and where its derivative goes.
-struct ShiftTarget {
-  ParamSource source;
-  int64_t index;
-};
 
 template <class Real>
 struct ProductStateView;
@@ -67,6 +45,10 @@ struct ChunkTask {
   // product-state path (product_state.h), when the circuit has its shape
   const ProductStateView<Real>* product_state = nullptr;
 };
+
+// The layout helpers below are compiled into every instruction set's kernels:
+// they live in its namespace, so no build's copy can be merged into another's.
+inline namespace QMOE_ISA_TAG {
 
 // Where each buffer of a statevector kernel's per-chunk scratch memory starts,
 // in units of Real, for a kernel with this many lanes. Every buffer is a whole
@@ -147,4 +129,5 @@ ChunkBuffers<Real> chunk_buffers(const ChunkTask<Real>& task, int lanes) {
           w + layout.dense_scratch};
 }
 
+}  // namespace QMOE_ISA_TAG
 }  // namespace qmoe::core

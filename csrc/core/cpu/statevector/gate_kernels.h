@@ -8,10 +8,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "amplitude_parts.h"
-#include "compiled_circuit.h"
-#include "gate_math.h"
-#include "isa_tag.h"
+#include "qmoe/core/cpu/statevector/amplitude_parts.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/math/gate_math.h"
+#include "qmoe/core/math/isa_tag.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define QMOE_VECTORIZE _Pragma("GCC ivdep")

@@ -1,9 +1,12 @@
-#include "statevector.h"
+#include "qmoe/core/cpu/statevector/statevector_engine.h"
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <type_traits>
+
+#include "qmoe/core/cpu/product_state/product_state_workspace.h"
+#include "qmoe/core/program/readout.h"
 
 namespace qmoe::core {
 namespace {
@@ -32,13 +35,6 @@ int64_t chunk_size_for(int n_qubits, int lanes) {
 
 }  // namespace
 
-DiffMethod parse_diff_method(const std::string& name) {
-  if (name == "adjoint") return DiffMethod::kAdjoint;
-  if (name == "parameter_shift") return DiffMethod::kParameterShift;
-  throw std::invalid_argument("diff_method=\"" + name +
-                              "\" is unknown (expected \"adjoint\" or \"parameter_shift\")");
-}
-
 template <class Real>
 StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const Real* weights,
                                                  int64_t n_weights, const double* constants,
@@ -58,16 +54,7 @@ StatevectorSimulator<Real>::StatevectorSimulator(const Program& program, const R
     if (op.source == ParamSource::kConstant) n_constants = std::max(n_constants, op.index + 1);
   }
   constants_.assign(constants, constants + n_constants);
-  if (!probs) {
-    validate_z_masks(z_masks, n_masks, n_qubits_);
-    for (int64_t m = 0; m < n_masks; ++m) {
-      int64_t index_mask = 0;
-      for (int wire = 0; wire < n_qubits_; ++wire) {
-        if ((z_masks[m] >> wire) & 1) index_mask |= int64_t{1} << (n_qubits_ - 1 - wire);
-      }
-      index_masks_.push_back(index_mask);
-    }
-  }
+  if (!probs) index_masks_ = index_masks_from_wires(z_masks, n_masks, n_qubits_);
 }
 
 template <class Real>
@@ -145,16 +132,12 @@ void StatevectorSimulator<Real>::prepare_shifts() const {
 template <class Real>
 void StatevectorSimulator<Real>::build_shifts() const {
   auto shifts = std::make_unique<Shifts>();
-  const double half_pi = 1.5707963267948966192313216916397514;
-  for (int64_t op_index = 0; op_index < static_cast<int64_t>(program_.operations.size());
-       ++op_index) {
-    const Operation& op = program_.operations[static_cast<size_t>(op_index)];
-    if (op.source != ParamSource::kInput && op.source != ParamSource::kWeight) continue;
-    for (double offset : {half_pi, -half_pi}) {
+  shifts->targets = shift_targets(program_);
+  for (const ShiftTarget& target : shifts->targets) {
+    for (double offset : {kShiftAngle, -kShiftAngle}) {
       shifts->circuits.emplace_back(program_, weights_.data(), constants_.data(),
-                                    AngleShift{op_index, offset});
+                                    AngleShift{target.operation, offset});
     }
-    shifts->targets.push_back({op.source, op.index});
   }
   for (const auto& circuit : shifts->circuits) shifts->views.push_back(circuit.view());
   shifts_ = std::move(shifts);
@@ -197,17 +180,6 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
       state_task.grad_state = gradients.state;
       kernels.adjoint(state_task);
     }
-  }
-}
-
-template <class Real>
-void StatevectorSimulator<Real>::reduce_weight_partials(const Real* weight_partials,
-                                                        int64_t n_chunks,
-                                                        Real* grad_weights) const {
-  for (int64_t w = 0; w < n_weights_; ++w) grad_weights[w] = 0;
-  for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
-    const Real* row = weight_partials + chunk * n_weights_;
-    for (int64_t w = 0; w < n_weights_; ++w) grad_weights[w] += row[w];
   }
 }
 

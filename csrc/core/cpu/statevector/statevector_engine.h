@@ -1,8 +1,6 @@
-// The statevector engine for a batch: one compiled circuit, many samples, split
-// into chunks of a fixed size. The chunk size depends only on the circuit,
-// never on the thread count, and each chunk writes its own partial sum of the
-// weight gradient, so reducing the partials in chunk order gives bitwise the
-// same result on 1 or N threads. The caller runs the chunks in parallel.
+// The CPU statevector engine (engine/circuit_engine.h): one compiled circuit,
+// many samples, chunks of samples run by the instruction set's kernels
+// (cpu/isa/kernel_table.h), with samples in SIMD lanes up to kMaxBlockedQubits.
 #pragma once
 
 #include <cstdint>
@@ -10,56 +8,43 @@
 #include <mutex>
 #include <vector>
 
-#include "chunk_task.h"
-#include "compiled_circuit.h"
-#include "kernel_table.h"
-#include "product_state.h"
-#include "program.h"
+#include "qmoe/core/cpu/isa/kernel_table.h"
+#include "qmoe/core/cpu/statevector/chunk_task.h"
+#include "qmoe/core/engine/circuit_engine.h"
+#include "qmoe/core/engine/shift_targets.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/program/product_state_plan.h"
+#include "qmoe/core/program/program.h"
 
 namespace qmoe::core {
 
-enum class DiffMethod { kAdjoint, kParameterShift };
-
-// Throws std::invalid_argument naming the accepted methods.
-DiffMethod parse_diff_method(const std::string& name);
-
 template <class Real>
-class StatevectorSimulator {
+class StatevectorSimulator final : public CircuitEngine<Real> {
  public:
   // z_masks are over wires (bit w = wire w); ignored when probs is true.
   StatevectorSimulator(const Program& program, const Real* weights, int64_t n_weights,
                        const double* constants, const int64_t* z_masks, int64_t n_masks,
                        bool probs, const IsaKernels& kernels = active_kernels());
 
-  int n_qubits() const { return n_qubits_; }
-  int64_t n_weights() const { return n_weights_; }
-  int64_t output_width() const { return readout_width(readout(), n_qubits_); }
+  int n_qubits() const override { return n_qubits_; }
+  int64_t n_weights() const override { return n_weights_; }
+  int64_t output_width() const override { return readout_width(readout(), n_qubits_); }
   int lanes() const { return kernels_.lanes; }  // of a batch of at least that many samples
-  int64_t chunk_size() const { return chunk_size_; }
-  int64_t n_chunks(int64_t batch_size) const {
-    return (batch_size + chunk_size_ - 1) / chunk_size_;
-  }
+  int64_t chunk_size() const override { return chunk_size_; }
+  bool keeps_final_states() const override { return true; }
 
   // Each runs chunks [chunk_begin, chunk_end) of the batch. With `final_state`
   // ([batch, 2**n, 2]) the forward also writes each sample's final state, which
   // the adjoint method then takes instead of running the circuit again (it runs
   // the state simulation even where the product-state path would not).
   void forward(const BatchView<Real>& batch, int64_t chunk_begin, int64_t chunk_end, Real* out,
-               Real* final_state = nullptr) const;
+               Real* final_state = nullptr) const override;
 
-  struct Gradients {
-    Real* inputs = nullptr;           // [batch, n_input_columns], zeroed by the caller, or null
-    Real* weight_partials = nullptr;  // [n_chunks, n_weights], zeroed by the caller, or null
-    Real* state = nullptr;            // like the initial state, or null
-  };
+  using Gradients = ChunkGradients<Real>;
   // `saved_state`: final states from forward(), or null; used by the adjoint method.
   void backward(DiffMethod method, const BatchView<Real>& batch, const Real* grad_out,
                 int64_t chunk_begin, int64_t chunk_end, const Gradients& gradients,
-                const Real* saved_state = nullptr) const;
-
-  // Sums weight_partials over chunks, in chunk order, into grad_weights[n_weights].
-  void reduce_weight_partials(const Real* weight_partials, int64_t n_chunks,
-                              Real* grad_weights) const;
+                const Real* saved_state = nullptr) const override;
 
  private:
   ReadoutView readout() const;
@@ -95,7 +80,7 @@ class StatevectorSimulator {
   struct Shifts {
     std::vector<CompiledCircuit<Real>> circuits;
     std::vector<CircuitView<Real>> views;
-    std::vector<ShiftTarget> targets;
+    std::vector<ShiftTarget> targets;  // shifted circuits 2 t and 2 t + 1 move targets[t]
   };
   mutable std::unique_ptr<Shifts> shifts_;
   mutable std::once_flag shifts_built_;

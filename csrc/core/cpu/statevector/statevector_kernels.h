@@ -8,12 +8,12 @@
 #include <cstdint>
 #include <utility>
 
-#include "chunk_task.h"
-#include "gate_kernels.h"
-#include "lane_io.h"
-#include "lane_vector.h"
-#include "product_prefix_kernels.h"
-#include "vector_math.h"
+#include "qmoe/core/cpu/statevector/chunk_task.h"
+#include "qmoe/core/cpu/statevector/gate_kernels.h"
+#include "qmoe/core/cpu/simd/lane_io.h"
+#include "qmoe/core/cpu/simd/lane_vector.h"
+#include "qmoe/core/cpu/product_state/product_prefix_kernels.h"
+#include "qmoe/core/cpu/simd/vector_math.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
