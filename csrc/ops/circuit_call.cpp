@@ -11,10 +11,9 @@
 namespace qmoe::ops {
 
 CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const at::Tensor& weights,
-                          const std::optional<at::Tensor>& initial_state,
-                          c10::IntArrayRef program, c10::ArrayRef<double> constants,
-                          int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-                          const std::string& diff_method) {
+                          const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                          c10::ArrayRef<double> constants, int64_t n_qubits,
+                          c10::IntArrayRef z_masks, bool probs, const std::string& diff_method) {
   TORCH_CHECK_TYPE(inputs.scalar_type() == at::kFloat || inputs.scalar_type() == at::kDouble,
                    op_name, ": inputs must be float32 or float64, got ", inputs.scalar_type());
   TORCH_CHECK_VALUE(inputs.dim() == 2, op_name,
@@ -42,8 +41,8 @@ CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const a
   limits.n_constants = static_cast<int64_t>(constants.size());
   limits.allow_channels = true;
   try {
-    call.program = core::parse_program(program.data(), static_cast<int64_t>(program.size()),
-                                       n_qubits, limits);
+    call.program =
+        core::parse_program(program.data(), static_cast<int64_t>(program.size()), n_qubits, limits);
     if (!probs) {
       core::validate_z_masks(z_masks.data(), static_cast<int64_t>(z_masks.size()),
                              static_cast<int>(n_qubits));
@@ -67,10 +66,10 @@ CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const a
     TORCH_CHECK_TYPE(state.scalar_type() == real_type || state.scalar_type() == complex_type,
                      op_name, ": initial_state must be ", real_type, " or ", complex_type,
                      " (the precision of inputs), got ", state.scalar_type());
-    TORCH_CHECK_VALUE(state.dim() == 2 && state.sym_size(0) == call.batch &&
-                          state.sym_size(1) == dim,
-                      op_name, ": initial_state must have shape [batch, 2**n_qubits] = [",
-                      call.batch, ", ", dim, "], got ", state.sym_sizes());
+    TORCH_CHECK_VALUE(
+        state.dim() == 2 && state.sym_size(0) == call.batch && state.sym_size(1) == dim, op_name,
+        ": initial_state must have shape [batch, 2**n_qubits] = [", call.batch, ", ", dim,
+        "], got ", state.sym_sizes());
     TORCH_CHECK_VALUE(state.device() == inputs.device(), op_name,
                       ": initial_state must be on the device of inputs (", inputs.device(),
                       "), got ", state.device());
@@ -100,11 +99,11 @@ at::Tensor check_final_state(const char* op_name, const CircuitCall& call,
   if (!final_state.has_value() || final_state->numel() == 0) return at::Tensor();
   const int64_t batch_size = call.batch.expect_int();
   const int64_t dim = int64_t{1} << call.program.n_qubits;
-  TORCH_CHECK_VALUE(final_state->scalar_type() == inputs.scalar_type() &&
-                        final_state->dim() == 3 && final_state->size(0) == batch_size &&
-                        final_state->size(1) == dim && final_state->size(2) == 2,
-                    op_name, ": final_state must be ", inputs.scalar_type(), " [", batch_size,
-                    ", ", dim, ", 2] (from qmoe.circuit_forward with keep_state), got ",
+  TORCH_CHECK_VALUE(final_state->scalar_type() == inputs.scalar_type() && final_state->dim() == 3 &&
+                        final_state->size(0) == batch_size && final_state->size(1) == dim &&
+                        final_state->size(2) == 2,
+                    op_name, ": final_state must be ", inputs.scalar_type(), " [", batch_size, ", ",
+                    dim, ", 2] (from qmoe.circuit_forward with keep_state), got ",
                     final_state->scalar_type(), " ", final_state->sizes());
   TORCH_CHECK_VALUE(call.engine == core::EngineKind::kStatevector, op_name,
                     ": final_state holds statevectors; a program with noise channels runs on the "

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
-#include <c10/util/ArrayRef.h>
 #include <c10/core/SymInt.h>
+#include <c10/util/ArrayRef.h>
 #include <c10/util/Optional.h>
 
 #include <string>
@@ -26,12 +26,12 @@ struct CircuitCall {
 };
 
 // Checks ranks, shapes, dtypes and devices of the tensors, parses the program
-// and the readout, and checks a density matrix fits in memory; throws c10::Error (ValueError/TypeError in Python).
+// and the readout, and checks a density matrix fits in memory; throws c10::Error
+// (ValueError/TypeError in Python).
 CircuitCall describe_call(const char* op_name, const at::Tensor& inputs, const at::Tensor& weights,
-                          const std::optional<at::Tensor>& initial_state,
-                          c10::IntArrayRef program, c10::ArrayRef<double> constants,
-                          int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-                          const std::string& diff_method);
+                          const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                          c10::ArrayRef<double> constants, int64_t n_qubits,
+                          c10::IntArrayRef z_masks, bool probs, const std::string& diff_method);
 
 // keep_state keeps statevectors: refused for an engine that has none.
 void check_keep_state(const char* op_name, const CircuitCall& call, bool keep_state);

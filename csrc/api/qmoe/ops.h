@@ -22,12 +22,12 @@ inline at::Tensor expval(const at::Tensor& inputs, const at::Tensor& weights,
                          const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
                          c10::ArrayRef<double> constants, int64_t n_qubits,
                          c10::IntArrayRef z_masks, c10::string_view diff_method = "adjoint") {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("qmoe::expval", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
-                                         const std::optional<at::Tensor>&, c10::IntArrayRef,
-                                         c10::ArrayRef<double>, int64_t, c10::IntArrayRef,
-                                         c10::string_view)>();
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("qmoe::expval", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                            c10::IntArrayRef, c10::ArrayRef<double>, int64_t, c10::IntArrayRef,
+                            c10::string_view)>();
   return op.call(inputs, weights, initial_state, program, constants, n_qubits, z_masks,
                  diff_method);
 }
@@ -37,11 +37,11 @@ inline at::Tensor probs(const at::Tensor& inputs, const at::Tensor& weights,
                         const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
                         c10::ArrayRef<double> constants, int64_t n_qubits,
                         c10::string_view diff_method = "adjoint") {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("qmoe::probs", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
-                                         const std::optional<at::Tensor>&, c10::IntArrayRef,
-                                         c10::ArrayRef<double>, int64_t, c10::string_view)>();
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("qmoe::probs", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                            c10::IntArrayRef, c10::ArrayRef<double>, int64_t, c10::string_view)>();
   return op.call(inputs, weights, initial_state, program, constants, n_qubits, diff_method);
 }
 
@@ -56,8 +56,8 @@ inline std::tuple<at::Tensor, at::Tensor> circuit_forward(
                        .findSchemaOrThrow("qmoe::circuit_forward", "")
                        .typed<std::tuple<at::Tensor, at::Tensor>(
                            const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
-                           c10::IntArrayRef, c10::ArrayRef<double>, int64_t, c10::IntArrayRef,
-                           bool, c10::string_view, bool)>();
+                           c10::IntArrayRef, c10::ArrayRef<double>, int64_t, c10::IntArrayRef, bool,
+                           c10::string_view, bool)>();
   return op.call(inputs, weights, initial_state, program, constants, n_qubits, z_masks, probs,
                  diff_method, keep_state);
 }
@@ -70,14 +70,13 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> circuit_backward(
     c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
     c10::string_view diff_method, std::array<bool, 3> output_mask,
     const std::optional<at::Tensor>& final_state = std::nullopt) {
-  static auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("qmoe::circuit_backward", "")
-          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-              const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              const std::optional<at::Tensor>&, c10::IntArrayRef, c10::ArrayRef<double>, int64_t,
-              c10::IntArrayRef, bool, c10::string_view, std::array<bool, 3>,
-              const std::optional<at::Tensor>&)>();
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("qmoe::circuit_backward", "")
+                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                           const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                           const std::optional<at::Tensor>&, c10::IntArrayRef,
+                           c10::ArrayRef<double>, int64_t, c10::IntArrayRef, bool, c10::string_view,
+                           std::array<bool, 3>, const std::optional<at::Tensor>&)>();
   return op.call(grad_out, inputs, weights, initial_state, program, constants, n_qubits, z_masks,
                  probs, diff_method, output_mask, final_state);
 }

@@ -24,8 +24,8 @@ std::shared_ptr<const CircuitEngine<Real>> cpu_engine(EngineKind kind,
               DensityMatrixSimulator<Real>::kCheckpointBudgetBytes, kernels);
         }
         return std::make_shared<const StatevectorSimulator<Real>>(
-            program, arguments.weights, arguments.n_weights, arguments.constants,
-            arguments.z_masks, arguments.n_masks, arguments.probs, kernels);
+            program, arguments.weights, arguments.n_weights, arguments.constants, arguments.z_masks,
+            arguments.n_masks, arguments.probs, kernels);
       });
 }
 

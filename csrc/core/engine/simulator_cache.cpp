@@ -90,9 +90,11 @@ void clear_simulator_cache() {
   cache().entries.clear();
 }
 
-template std::shared_ptr<const CircuitEngine<float>> shared_engine(
-    const std::string&, const EngineArguments<float>&, const EngineBuilder<float>&);
-template std::shared_ptr<const CircuitEngine<double>> shared_engine(
-    const std::string&, const EngineArguments<double>&, const EngineBuilder<double>&);
+template std::shared_ptr<const CircuitEngine<float>> shared_engine(const std::string&,
+                                                                   const EngineArguments<float>&,
+                                                                   const EngineBuilder<float>&);
+template std::shared_ptr<const CircuitEngine<double>> shared_engine(const std::string&,
+                                                                    const EngineArguments<double>&,
+                                                                    const EngineBuilder<double>&);
 
 }  // namespace qmoe::core

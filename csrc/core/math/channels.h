@@ -6,7 +6,9 @@
 
 #include <cmath>
 
-#include "qmoe/core/program/program.h"
+#include "qmoe/core/math/host_device.h"
+#include "qmoe/core/math/isa_tag.h"
+#include "qmoe/core/program/opcodes.h"
 
 namespace qmoe::core {
 
@@ -15,11 +17,13 @@ struct Superoperator {
   Real m[4][4];
 };
 
+inline namespace QMOE_ISA_TAG {
+
 // Depolarizing(p): sqrt(1-p) I, sqrt(p/3) X, Y, Z.  AmplitudeDamping(g):
 // [[1,0],[0,sqrt(1-g)]], [[0,sqrt(g)],[0,0]].  PhaseDamping(g): [[1,0],[0,sqrt(1-g)]],
 // [[0,0],[0,sqrt(g)]].  BitFlip(p): sqrt(1-p) I, sqrt(p) X.
 template <class Real>
-inline Superoperator<Real> channel_superoperator(Opcode channel, Real p) {
+QMOE_HOST_DEVICE inline Superoperator<Real> channel_superoperator(Opcode channel, Real p) {
   Superoperator<Real> s{};
   switch (channel) {
     case Opcode::kDepolarizing: {
@@ -55,7 +59,8 @@ inline Superoperator<Real> channel_superoperator(Opcode channel, Real p) {
 // d/dp of channel_superoperator (infinite for the damping channels at p = 1,
 // where sqrt(1 - p) has no derivative).
 template <class Real>
-inline Superoperator<Real> channel_superoperator_derivative(Opcode channel, Real p) {
+QMOE_HOST_DEVICE inline Superoperator<Real> channel_superoperator_derivative(Opcode channel,
+                                                                             Real p) {
   Superoperator<Real> s{};
   switch (channel) {
     case Opcode::kDepolarizing:
@@ -83,7 +88,7 @@ inline Superoperator<Real> channel_superoperator_derivative(Opcode channel, Real
 }
 
 template <class Real>
-inline Superoperator<Real> transpose(const Superoperator<Real>& s) {
+QMOE_HOST_DEVICE inline Superoperator<Real> transpose(const Superoperator<Real>& s) {
   Superoperator<Real> t{};
   for (int i = 0; i < 4; ++i) {
     for (int j = 0; j < 4; ++j) t.m[i][j] = s.m[j][i];
@@ -91,4 +96,5 @@ inline Superoperator<Real> transpose(const Superoperator<Real>& s) {
   return t;
 }
 
+}  // namespace QMOE_ISA_TAG
 }  // namespace qmoe::core

@@ -6,7 +6,7 @@
 
 #include "qmoe/core/math/gate_types.h"
 #include "qmoe/core/math/isa_tag.h"
-
+#include "qmoe/core/program/opcodes.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -67,23 +67,25 @@ QMOE_HOST_DEVICE inline Matrix2<Real> rotation_matrix(Pauli pauli, Real cos_half
   }
 }
 
-// Fixed one-qubit gates by name: 0=H 1=X 2=Y 3=Z 4=S 5=T (the opcode values).
+// The fixed one-qubit gates H, X, Y, Z, S, T; the identity for any other opcode.
 template <class Real>
-QMOE_HOST_DEVICE inline Matrix2<Real> fixed_gate_matrix(int opcode) {
+QMOE_HOST_DEVICE inline Matrix2<Real> fixed_gate_matrix(Opcode opcode) {
   const Real half_sqrt2 = static_cast<Real>(0.70710678118654752440084436210484903928);
   switch (opcode) {
-    case 0:
+    case Opcode::kH:
       return {{half_sqrt2, 0}, {half_sqrt2, 0}, {half_sqrt2, 0}, {-half_sqrt2, 0}};
-    case 1:
+    case Opcode::kX:
       return pauli_matrix<Real>(Pauli::kX);
-    case 2:
+    case Opcode::kY:
       return pauli_matrix<Real>(Pauli::kY);
-    case 3:
+    case Opcode::kZ:
       return pauli_matrix<Real>(Pauli::kZ);
-    case 4:
+    case Opcode::kS:
       return {{1, 0}, {0, 0}, {0, 0}, {0, 1}};
-    default:
+    case Opcode::kT:
       return {{1, 0}, {0, 0}, {0, 0}, {half_sqrt2, half_sqrt2}};
+    default:
+      return identity_matrix<Real>();
   }
 }
 

@@ -2,11 +2,7 @@
 // (no code here, so nothing for the linker to merge across builds).
 #pragma once
 
-#if defined(__CUDACC__)
-#define QMOE_HOST_DEVICE __host__ __device__
-#else
-#define QMOE_HOST_DEVICE
-#endif
+#include "qmoe/core/math/host_device.h"
 
 namespace qmoe::core {
 

@@ -68,8 +68,7 @@ class Lowering {
   void flush_wire(int wire) {
     auto& run = pending_[static_cast<size_t>(wire)];
     if (run.empty()) return;
-    auto segment =
-        blank_segment(SegmentKind::kSharedSingleQubit, circuit_.n_qubits, wire, -1);
+    auto segment = blank_segment(SegmentKind::kSharedSingleQubit, circuit_.n_qubits, wire, -1);
     segment.first_term = static_cast<int32_t>(circuit_.terms.size());
     Matrix2<double> after = identity_matrix<double>();
     for (auto gate = run.rbegin(); gate != run.rend(); ++gate) {
@@ -98,8 +97,8 @@ class Lowering {
 
 }  // namespace
 
-ExactCircuit lower_program(const Program& program, const double* weights,
-                           const double* constants, AngleShift shift) {
+ExactCircuit lower_program(const Program& program, const double* weights, const double* constants,
+                           AngleShift shift) {
   const int n_qubits = program.n_qubits;
   Lowering lowering(n_qubits);
   const auto& operations = program.operations;
@@ -117,8 +116,7 @@ ExactCircuit lower_program(const Program& program, const double* weights,
       case Opcode::kZ:
       case Opcode::kS:
       case Opcode::kT:
-        lowering.push(op.wire0,
-                      {fixed_gate_matrix<double>(static_cast<int>(op.opcode)), -1, Pauli::kZ});
+        lowering.push(op.wire0, {fixed_gate_matrix<double>(op.opcode), -1, Pauli::kZ});
         break;
       case Opcode::kRx:
       case Opcode::kRy:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "qmoe/core/math/gate_types.h"
+#include "qmoe/core/math/pauli_string.h"
 #include "qmoe/core/program/program.h"
 
 namespace qmoe::core {
@@ -23,8 +24,12 @@ enum class SegmentKind : int32_t {
   kChannel = 7,       // a noise channel on one wire (density-matrix engine only)
 };
 
-// Generators of rotations. Each squares to the identity.
-enum class PauliString : int32_t { kX = 0, kY = 1, kZ = 2, kXX = 3, kYY = 4, kZZ = 5 };
+// The opcode of a fixed two-qubit segment (kCnot, kCz, kSwap), as math/fixed_two_qubit.h takes it.
+constexpr Opcode fixed_two_qubit_gate(SegmentKind kind) {
+  return kind == SegmentKind::kCnot ? Opcode::kCnot
+         : kind == SegmentKind::kCz ? Opcode::kCz
+                                    : Opcode::kSwap;
+}
 
 template <class Real>
 struct GradientTerm {

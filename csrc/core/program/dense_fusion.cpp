@@ -52,7 +52,8 @@ void fuse_dense_runs(ExactCircuit& circuit) {
   while (begin < segments.size()) {
     size_t end = begin;
     int64_t cost = 0;
-    while (end < segments.size() && is_shared(segments[end])) cost += gate_cost(segments[end++], dim);
+    while (end < segments.size() && is_shared(segments[end]))
+      cost += gate_cost(segments[end++], dim);
     if (end - begin < 2 || cost <= dim * dim) {
       // not worth it: keep the run (or the per-sample segment) as it is
       for (size_t i = begin; i < std::max(end, begin + 1); ++i) fused.push_back(segments[i]);

@@ -92,9 +92,8 @@ std::vector<std::pair<int64_t, Dense>> segment_generators(const ExactCircuit& ci
     // P itself: exp(-i pi/2 P) = -i P, so P = i * (rotation with cos 0, sin 1).
     const double zero = 0.0, one = 1.0;
     Dense pauli = matrix_of(dim, [&](double* state) {
-      apply_pauli_rotation<double, 1>(state, dim,
-                                      pauli_action(segment.pauli, segment.bit0, segment.bit1),
-                                      &zero, &one);
+      apply_pauli_rotation<double, 1>(
+          state, dim, pauli_action(segment.pauli, segment.bit0, segment.bit1), &zero, &one);
     });
     for (auto& entry : pauli) entry *= std::complex<double>(0.0, 1.0);
     generators.emplace_back(segment.param_index, std::move(pauli));
@@ -117,8 +116,8 @@ SharedRun multiply_run(const ExactCircuit& circuit, size_t begin, size_t end, in
   for (size_t k = 0; k < products_so_far.size(); ++k) {
     const Dense rest = product(run.unitary, dagger(products_so_far[k].first, dim), dim);
     const Dense rest_dagger = dagger(rest, dim);
-    const size_t last = k + 1 < products_so_far.size() ? products_so_far[k + 1].second
-                                                       : run.generators.size();
+    const size_t last =
+        k + 1 < products_so_far.size() ? products_so_far[k + 1].second : run.generators.size();
     for (size_t g = products_so_far[k].second; g < last; ++g) {
       Dense& generator = run.generators[g].second;
       generator = product(product(rest, generator, dim), rest_dagger, dim);

@@ -2,6 +2,7 @@
 
 #include <complex>
 
+#include "qmoe/core/math/parity.h"
 #include "qmoe/core/program/dense_matrix.h"
 
 namespace qmoe::core {
@@ -44,8 +45,8 @@ Dense pauli_string(const std::vector<int>& paulis, int n_qubits) {
       std::complex<double> entry = 1;
       for (int wire = 0; wire < n_qubits && entry != 0.0; ++wire) {
         const int bit = n_qubits - 1 - wire;
-        entry *= pauli_entry(paulis[static_cast<size_t>(wire)], (row >> bit) & 1,
-                             (column >> bit) & 1);
+        entry *=
+            pauli_entry(paulis[static_cast<size_t>(wire)], (row >> bit) & 1, (column >> bit) & 1);
       }
       m[static_cast<size_t>(row * dim + column)] = entry;
     }
@@ -60,8 +61,7 @@ std::vector<double> diagonal(const ReadoutView& readout, int64_t output, int64_t
     if (readout.probs) {
       values[static_cast<size_t>(k)] = k == output ? 1.0 : 0.0;
     } else {
-      const auto bits = static_cast<unsigned long long>(k & readout.index_masks[output]);
-      values[static_cast<size_t>(k)] = __builtin_parityll(bits) ? -1.0 : 1.0;
+      values[static_cast<size_t>(k)] = parity_sign<double>(k, readout.index_masks[output]);
     }
   }
   return values;
@@ -178,8 +178,8 @@ std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& c
   for (const auto& [weight_index, generator] : run.generators) {
     plan->weight_indices.push_back(weight_index);
     const size_t term_start = plan->weight_coefficients.size();
-    plan->weight_coefficients.resize(term_start + static_cast<size_t>(plan->n_outputs * n_canonical),
-                                     Real(0));
+    plan->weight_coefficients.resize(
+        term_start + static_cast<size_t>(plan->n_outputs * n_canonical), Real(0));
     for (int64_t m = 0; m < plan->n_outputs; ++m) {
       const std::vector<double>& o = observables[m];
       for (size_t f = 0; f < conjugated.size(); ++f) {
@@ -195,8 +195,8 @@ std::unique_ptr<ProductStatePlan<Real>> plan_product_state(const ExactCircuit& c
         }
         plan->weight_coefficients[term_start +
                                   static_cast<size_t>(m * n_canonical + canonical_index[f])] =
-            static_cast<Real>(canonical_sign[f] *
-                              (std::complex<double>(0.0, 0.5) * trace).real() * scale);
+            static_cast<Real>(canonical_sign[f] * (std::complex<double>(0.0, 0.5) * trace).real() *
+                              scale);
       }
     }
   }

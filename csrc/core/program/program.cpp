@@ -6,12 +6,6 @@
 namespace qmoe::core {
 namespace {
 
-constexpr const char* kOpcodeNames[kOpcodeCount] = {
-    "H",       "X",       "Y",       "Z",       "S",
-    "T",       "CNOT",    "CZ",      "SWAP",    "RX",
-    "RY",      "RZ",      "IsingXX", "IsingYY", "IsingZZ",
-    "DEPOLARIZING", "AMPLITUDE_DAMPING", "PHASE_DAMPING", "BIT_FLIP"};
-
 [[noreturn]] void fail(int64_t op_index, const std::string& opcode, const std::string& what) {
   std::ostringstream message;
   message << "program: operation " << op_index;
@@ -20,8 +14,7 @@ constexpr const char* kOpcodeNames[kOpcodeCount] = {
   throw std::invalid_argument(message.str());
 }
 
-void check_wire(int64_t op_index, const char* name, const char* field, int64_t wire,
-                int n_qubits) {
+void check_wire(int64_t op_index, const char* name, const char* field, int64_t wire, int n_qubits) {
   if (wire < 0 || wire >= n_qubits) {
     fail(op_index, name,
          std::string(field) + "=" + std::to_string(wire) + " is out of range for n_qubits=" +
@@ -32,31 +25,14 @@ void check_wire(int64_t op_index, const char* name, const char* field, int64_t w
 }  // namespace
 
 const char* opcode_name(Opcode opcode) {
-  const auto value = static_cast<int32_t>(opcode);
-  return value >= 0 && value < kOpcodeCount ? kOpcodeNames[value] : "unknown";
-}
-
-bool is_two_qubit(Opcode opcode) {
   switch (opcode) {
-    case Opcode::kCnot:
-    case Opcode::kCz:
-    case Opcode::kSwap:
-    case Opcode::kIsingXX:
-    case Opcode::kIsingYY:
-    case Opcode::kIsingZZ:
-      return true;
-    default:
-      return false;
+#define QMOE_OPCODE(enumerator, value, name, python_name, wires, kind) \
+  case Opcode::enumerator:                                             \
+    return name;
+#include "qmoe/core/program/opcodes.def"
+#undef QMOE_OPCODE
   }
-}
-
-bool takes_parameter(Opcode opcode) {
-  const auto value = static_cast<int32_t>(opcode);
-  return value >= static_cast<int32_t>(Opcode::kRx);
-}
-
-bool is_channel(Opcode opcode) {
-  return static_cast<int32_t>(opcode) >= static_cast<int32_t>(Opcode::kDepolarizing);
+  return "unknown";
 }
 
 Program parse_program(const int64_t* words, int64_t n_words, int64_t n_qubits,
@@ -78,8 +54,9 @@ Program parse_program(const int64_t* words, int64_t n_words, int64_t n_qubits,
     const int64_t* word = words + op_index * kOperationWidth;
     const int64_t opcode_value = word[0];
     if (opcode_value < 0 || opcode_value >= kOpcodeCount) {
-      fail(op_index, "", "unknown opcode " + std::to_string(opcode_value) + " (expected 0.." +
-                             std::to_string(kOpcodeCount - 1) + ")");
+      fail(op_index, "",
+           "unknown opcode " + std::to_string(opcode_value) + " (expected 0.." +
+               std::to_string(kOpcodeCount - 1) + ")");
     }
     const auto opcode = static_cast<Opcode>(opcode_value);
     const char* name = opcode_name(opcode);
@@ -92,24 +69,27 @@ Program parse_program(const int64_t* words, int64_t n_words, int64_t n_qubits,
     if (is_two_qubit(opcode)) {
       check_wire(op_index, name, "wire1", word[2], program.n_qubits);
       if (word[1] == word[2]) {
-        fail(op_index, name, "wire0 and wire1 are both " + std::to_string(word[1]) +
-                                 " (a two-qubit gate needs two distinct wires)");
+        fail(op_index, name,
+             "wire0 and wire1 are both " + std::to_string(word[1]) +
+                 " (a two-qubit gate needs two distinct wires)");
       }
     } else if (word[2] != -1) {
       fail(op_index, name,
            "wire1=" + std::to_string(word[2]) + " must be -1 for a one-qubit operation");
     }
     const int64_t source_value = word[3];
-    if (source_value < 0 || source_value > 3) {
-      fail(op_index, name, "param_source=" + std::to_string(source_value) +
-                               " is unknown (expected 0=none, 1=input, 2=weight, 3=constant)");
+    if (source_value < 0 || source_value >= kParamSourceCount) {
+      fail(op_index, name,
+           "param_source=" + std::to_string(source_value) +
+               " is unknown (expected 0=none, 1=input, 2=weight, 3=constant)");
     }
     const auto source = static_cast<ParamSource>(source_value);
     const int64_t index = word[4];
     if (!takes_parameter(opcode)) {
       if (source != ParamSource::kNone || index != -1) {
-        fail(op_index, name, "a fixed gate takes no parameter (expected param_source=0, "
-                             "param_index=-1)");
+        fail(op_index, name,
+             "a fixed gate takes no parameter (expected param_source=0, "
+             "param_index=-1)");
       }
     } else {
       int64_t bound = 0;
@@ -132,8 +112,8 @@ Program parse_program(const int64_t* words, int64_t n_words, int64_t n_qubits,
       }
       if (index < 0 || index >= bound) {
         fail(op_index, name,
-             "param_index=" + std::to_string(index) + " is out of range of " + tensor +
-                 " (size " + std::to_string(bound) + ")");
+             "param_index=" + std::to_string(index) + " is out of range of " + tensor + " (size " +
+                 std::to_string(bound) + ")");
       }
     }
     program.operations.push_back(Operation{opcode, static_cast<int32_t>(word[1]),
@@ -146,9 +126,9 @@ void validate_z_masks(const int64_t* masks, int64_t n_masks, int n_qubits) {
   const int64_t limit = int64_t{1} << n_qubits;
   for (int64_t i = 0; i < n_masks; ++i) {
     if (masks[i] < 0 || masks[i] >= limit) {
-      throw std::invalid_argument("z_masks[" + std::to_string(i) + "]=" +
-                                  std::to_string(masks[i]) + " names a wire outside 0.." +
-                                  std::to_string(n_qubits - 1) + " (bit w of a mask = wire w)");
+      throw std::invalid_argument("z_masks[" + std::to_string(i) + "]=" + std::to_string(masks[i]) +
+                                  " names a wire outside 0.." + std::to_string(n_qubits - 1) +
+                                  " (bit w of a mask = wire w)");
     }
   }
 }

@@ -5,32 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "qmoe/core/program/opcodes.h"
+
 namespace qmoe::core {
-
-enum class Opcode : int32_t {
-  kH = 0,
-  kX = 1,
-  kY = 2,
-  kZ = 3,
-  kS = 4,
-  kT = 5,
-  kCnot = 6,
-  kCz = 7,
-  kSwap = 8,
-  kRx = 9,
-  kRy = 10,
-  kRz = 11,
-  kIsingXX = 12,
-  kIsingYY = 13,
-  kIsingZZ = 14,
-  kDepolarizing = 15,
-  kAmplitudeDamping = 16,
-  kPhaseDamping = 17,
-  kBitFlip = 18,
-};
-constexpr int32_t kOpcodeCount = 19;
-
-enum class ParamSource : int32_t { kNone = 0, kInput = 1, kWeight = 2, kConstant = 3 };
 
 // Words per operation in the flat program.
 constexpr int kOperationWidth = 5;
@@ -60,11 +37,6 @@ struct ProgramLimits {
   int max_qubits = kMaxStatevectorQubits;
   bool allow_channels = false;
 };
-
-const char* opcode_name(Opcode opcode);
-bool is_two_qubit(Opcode opcode);
-bool takes_parameter(Opcode opcode);
-bool is_channel(Opcode opcode);
 
 // Parses and validates a flat program. Throws std::invalid_argument whose
 // message names the operation and the field at fault.

@@ -3,8 +3,7 @@
 #include "qmoe/core/program/program.h"
 
 namespace qmoe::core {
-std::vector<int64_t> index_masks_from_wires(const int64_t* z_masks, int64_t n_masks,
-                                            int n_qubits) {
+std::vector<int64_t> index_masks_from_wires(const int64_t* z_masks, int64_t n_masks, int n_qubits) {
   validate_z_masks(z_masks, n_masks, n_qubits);
   std::vector<int64_t> index_masks;
   for (int64_t m = 0; m < n_masks; ++m) {

@@ -34,14 +34,13 @@ bool keep_final_state(const at::Tensor& inputs, const at::Tensor& weights,
                       int64_t n_qubits, c10::string_view diff_method) {
   if (n_qubits <= 3 || diff_method != "adjoint" || has_channels(program)) return false;
   // no backward will come (inference, no_grad): keep nothing
-  const bool differentiated =
-      inputs.requires_grad() || weights.requires_grad() ||
-      (initial_state.has_value() && initial_state->requires_grad());
+  const bool differentiated = inputs.requires_grad() || weights.requires_grad() ||
+                              (initial_state.has_value() && initial_state->requires_grad());
   if (!at::GradMode::is_enabled() || !differentiated) return false;
   const auto batch = inputs.sym_size(0).maybe_as_int();
   if (!batch.has_value()) return false;
-  const int64_t bytes = *batch * (int64_t{2} << n_qubits) *
-                        static_cast<int64_t>(inputs.element_size());
+  const int64_t bytes =
+      *batch * (int64_t{2} << n_qubits) * static_cast<int64_t>(inputs.element_size());
   return bytes <= kKeptStateBudgetBytes;
 }
 
@@ -56,9 +55,9 @@ class CircuitFunction : public torch::autograd::Function<CircuitFunction> {
     at::AutoDispatchBelowADInplaceOrView guard;
     at::Tensor out, final_state;
     if (keep_state) {
-      std::tie(out, final_state) = qmoe::circuit_forward(inputs, weights, initial_state, program,
-                                                         constants, n_qubits, z_masks, probs,
-                                                         diff_method, true);
+      std::tie(out, final_state) =
+          qmoe::circuit_forward(inputs, weights, initial_state, program, constants, n_qubits,
+                                z_masks, probs, diff_method, true);
     } else if (probs) {
       out = qmoe::probs(inputs, weights, initial_state, program, constants, n_qubits, diff_method);
     } else {
@@ -107,21 +106,22 @@ class CircuitFunction : public torch::autograd::Function<CircuitFunction> {
 };
 
 at::Tensor expval_autograd(const at::Tensor& inputs, const at::Tensor& weights,
-                           const std::optional<at::Tensor>& initial_state,
-                           c10::IntArrayRef program, c10::ArrayRef<double> constants,
-                           int64_t n_qubits, c10::IntArrayRef z_masks,
-                           c10::string_view diff_method) {
+                           const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                           c10::ArrayRef<double> constants, int64_t n_qubits,
+                           c10::IntArrayRef z_masks, c10::string_view diff_method) {
   // decided here: Function::forward runs with grad mode off
-  const bool keep = keep_final_state(inputs, weights, initial_state, program, n_qubits, diff_method);
+  const bool keep =
+      keep_final_state(inputs, weights, initial_state, program, n_qubits, diff_method);
   return CircuitFunction::apply(inputs, weights, initial_state, program, constants, n_qubits,
                                 z_masks, false, diff_method, keep);
 }
 
 at::Tensor probs_autograd(const at::Tensor& inputs, const at::Tensor& weights,
-                          const std::optional<at::Tensor>& initial_state,
-                          c10::IntArrayRef program, c10::ArrayRef<double> constants,
-                          int64_t n_qubits, c10::string_view diff_method) {
-  const bool keep = keep_final_state(inputs, weights, initial_state, program, n_qubits, diff_method);
+                          const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                          c10::ArrayRef<double> constants, int64_t n_qubits,
+                          c10::string_view diff_method) {
+  const bool keep =
+      keep_final_state(inputs, weights, initial_state, program, n_qubits, diff_method);
   return CircuitFunction::apply(inputs, weights, initial_state, program, constants, n_qubits,
                                 c10::IntArrayRef{}, true, diff_method, keep);
 }

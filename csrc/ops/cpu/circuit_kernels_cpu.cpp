@@ -38,8 +38,7 @@ core::BatchView<Real> batch_view(const CircuitCall& call, const at::Tensor& inpu
 template <class Real>
 std::shared_ptr<const core::CircuitEngine<Real>> cpu_engine_for(
     const char* op_name, const CircuitCall& call, const at::Tensor& weights,
-    c10::ArrayRef<double> constants, c10::IntArrayRef z_masks,
-    const core::BatchView<Real>& batch) {
+    c10::ArrayRef<double> constants, c10::IntArrayRef z_masks, const core::BatchView<Real>& batch) {
   core::EngineArguments<Real> arguments;
   arguments.program = &call.program;
   arguments.weights = weights.const_data_ptr<Real>();
@@ -71,11 +70,13 @@ at::Tensor contiguous_state(const std::optional<at::Tensor>& initial_state) {
 }
 
 // The readout, and with keep_state each sample's final state ([batch, 2**n, 2]).
-std::tuple<at::Tensor, at::Tensor> forward_cpu(
-    const char* op_name, const at::Tensor& inputs_arg, const at::Tensor& weights_arg,
-    const std::optional<at::Tensor>& initial_state_arg, c10::IntArrayRef program,
-    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-    const std::string& diff_method, bool keep_state) {
+std::tuple<at::Tensor, at::Tensor> forward_cpu(const char* op_name, const at::Tensor& inputs_arg,
+                                               const at::Tensor& weights_arg,
+                                               const std::optional<at::Tensor>& initial_state_arg,
+                                               c10::IntArrayRef program,
+                                               c10::ArrayRef<double> constants, int64_t n_qubits,
+                                               c10::IntArrayRef z_masks, bool probs,
+                                               const std::string& diff_method, bool keep_state) {
   const CircuitCall call = describe_call(op_name, inputs_arg, weights_arg, initial_state_arg,
                                          program, constants, n_qubits, z_masks, probs, diff_method);
   check_keep_state(op_name, call, keep_state);
@@ -84,16 +85,15 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(
   const at::Tensor initial_state = contiguous_state(initial_state_arg);
   const int64_t batch_size = call.batch.expect_int();
   at::Tensor out = at::empty({batch_size, call.output_width}, inputs.options());
-  at::Tensor state = keep_state ? at::empty({batch_size, int64_t{1} << n_qubits, 2},
-                                            inputs.options())
-                                : at::empty({0}, inputs.options());
+  at::Tensor state = keep_state
+                         ? at::empty({batch_size, int64_t{1} << n_qubits, 2}, inputs.options())
+                         : at::empty({0}, inputs.options());
   if (batch_size == 0) return {out, state};
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit_forward", [&] {
     const auto batch = batch_view<scalar_t>(call, inputs, initial_state);
     const auto engine = cpu_engine_for<scalar_t>(op_name, call, weights, constants, z_masks, batch);
     core::run_forward(*engine, batch, out.mutable_data_ptr<scalar_t>(),
-                      keep_state ? state.mutable_data_ptr<scalar_t>() : nullptr,
-                      AtenParallelFor{});
+                      keep_state ? state.mutable_data_ptr<scalar_t>() : nullptr, AtenParallelFor{});
   });
   return {out, state};
 }
@@ -111,9 +111,8 @@ at::Tensor expval_cpu(const at::Tensor& inputs, const at::Tensor& weights,
                       const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
                       c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks,
                       c10::string_view diff_method) {
-  return std::get<0>(forward_cpu("qmoe.expval", inputs, weights, initial_state, program,
-                                 constants, n_qubits, z_masks, false, std::string(diff_method),
-                                 false));
+  return std::get<0>(forward_cpu("qmoe.expval", inputs, weights, initial_state, program, constants,
+                                 n_qubits, z_masks, false, std::string(diff_method), false));
 }
 
 at::Tensor probs_cpu(const at::Tensor& inputs, const at::Tensor& weights,
@@ -144,8 +143,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
 
   at::Tensor grad_inputs = at::zeros_like(inputs);
   at::Tensor grad_weights = at::zeros_like(weights);
-  at::Tensor grad_state = initial_state.defined() ? at::zeros_like(initial_state)
-                                                  : at::empty({0}, inputs.options());
+  at::Tensor grad_state =
+      initial_state.defined() ? at::zeros_like(initial_state) : at::empty({0}, inputs.options());
   if (batch_size == 0) return {grad_inputs, grad_weights, grad_state};
   const bool want_state = output_mask[2] && initial_state.defined();
   const auto method = core::parse_diff_method(diff_method);

@@ -40,9 +40,10 @@ std::tuple<at::Tensor, at::Tensor> circuit_forward_meta(
   check_keep_state("qmoe.circuit_forward", call, keep_state);
   at::Tensor out = at::empty_symint({call.batch, c10::SymInt(call.output_width)}, inputs.options());
   at::Tensor state =
-      keep_state ? at::empty_symint({call.batch, c10::SymInt(int64_t{1} << n_qubits), c10::SymInt(2)},
-                                    inputs.options())
-                 : at::empty({0}, inputs.options());
+      keep_state
+          ? at::empty_symint({call.batch, c10::SymInt(int64_t{1} << n_qubits), c10::SymInt(2)},
+                             inputs.options())
+          : at::empty({0}, inputs.options());
   return {out, state};
 }
 
@@ -54,8 +55,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_meta(
     const std::optional<at::Tensor>& final_state) {
   describe_call("qmoe.circuit_backward", inputs, weights, initial_state, program, constants,
                 n_qubits, z_masks, probs, std::string(diff_method));
-  at::Tensor grad_state = initial_state.has_value() ? at::empty_like(*initial_state)
-                                                    : at::empty({0}, inputs.options());
+  at::Tensor grad_state =
+      initial_state.has_value() ? at::empty_like(*initial_state) : at::empty({0}, inputs.options());
   return {at::empty_like(inputs), at::empty_like(weights), grad_state};
 }
 

@@ -50,30 +50,30 @@ template <class Real>
 TEST(GateMath, FixedGatesMatchTheirDefinitions) {
   const double r = 1 / std::sqrt(2.0);
   const Cplx i(0, 1);
-  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(0), {r, r, r, -r}, 1e-15)) << "H";
-  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(1), {0, 1, 1, 0}, 0)) << "X";
-  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(2), {0, -i, i, 0}, 0)) << "Y";
-  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(3), {1, 0, 0, -1}, 0)) << "Z";
-  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(4), {1, 0, 0, i}, 0)) << "S";
-  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(5), {1, 0, 0, std::exp(i * kPi / 4.0)}, 1e-15))
+  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kH), {r, r, r, -r}, 1e-15)) << "H";
+  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kX), {0, 1, 1, 0}, 0)) << "X";
+  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kY), {0, -i, i, 0}, 0)) << "Y";
+  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kZ), {1, 0, 0, -1}, 0)) << "Z";
+  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kS), {1, 0, 0, i}, 0)) << "S";
+  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kT), {1, 0, 0, std::exp(i * kPi / 4.0)}, 1e-15))
       << "T";
 }
 
 TEST(GateMath, FixedGatesAreUnitary) {
-  for (int opcode = 0; opcode <= 5; ++opcode) {
-    EXPECT_TRUE(IsUnitary(fixed_gate_matrix<double>(opcode), 1e-14)) << "opcode " << opcode;
-    EXPECT_TRUE(IsUnitary(fixed_gate_matrix<float>(opcode), 1e-6)) << "opcode " << opcode;
+  for (Opcode opcode : {Opcode::kH, Opcode::kX, Opcode::kY, Opcode::kZ, Opcode::kS, Opcode::kT}) {
+    EXPECT_TRUE(IsUnitary(fixed_gate_matrix<double>(opcode), 1e-14)) << opcode_name(opcode);
+    EXPECT_TRUE(IsUnitary(fixed_gate_matrix<float>(opcode), 1e-6)) << opcode_name(opcode);
   }
 }
 
 TEST(GateMath, FixedGateIdentities) {
-  const auto h = fixed_gate_matrix<double>(0), s = fixed_gate_matrix<double>(4),
-             t = fixed_gate_matrix<double>(5);
+  const auto h = fixed_gate_matrix<double>(Opcode::kH), s = fixed_gate_matrix<double>(Opcode::kS),
+             t = fixed_gate_matrix<double>(Opcode::kT);
   // T^2 = S, S^2 = Z, H Z H = X, H^2 = I.
   EXPECT_TRUE(MatrixNear(multiply(t, t), entries(s), 1e-15));
-  EXPECT_TRUE(MatrixNear(multiply(s, s), entries(fixed_gate_matrix<double>(3)), 1e-15));
-  EXPECT_TRUE(MatrixNear(multiply(multiply(h, fixed_gate_matrix<double>(3)), h),
-                         entries(fixed_gate_matrix<double>(1)), 1e-15));
+  EXPECT_TRUE(MatrixNear(multiply(s, s), entries(fixed_gate_matrix<double>(Opcode::kZ)), 1e-15));
+  EXPECT_TRUE(MatrixNear(multiply(multiply(h, fixed_gate_matrix<double>(Opcode::kZ)), h),
+                         entries(fixed_gate_matrix<double>(Opcode::kX)), 1e-15));
   EXPECT_TRUE(MatrixNear(multiply(h, h), {1, 0, 0, 1}, 1e-15));
 }
 
@@ -156,7 +156,7 @@ TEST(GateMath, ApplyMatrix2IsMatrixTimesVector) {
 
 TEST(GateMath, ImagGeneratorProductIsImOfLambdaGPsi) {
   // A Hermitian generator, as the fusion transports them: V Y V^dagger.
-  const auto v = multiply(fixed_gate_matrix<double>(0),
+  const auto v = multiply(fixed_gate_matrix<double>(Opcode::kH),
                           rotation_matrix<double>(Pauli::kX, std::cos(0.4), std::sin(0.4)));
   const auto g = multiply(multiply(v, pauli_matrix<double>(Pauli::kY)), adjoint(v));
   const auto e = entries(g);

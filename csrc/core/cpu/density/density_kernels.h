@@ -13,10 +13,12 @@
 #include <cstdint>
 #include <initializer_list>
 
-#include "qmoe/core/math/channels.h"
-#include "qmoe/core/program/compiled_circuit.h"
 #include "qmoe/core/cpu/density/density_layout.h"
+#include "qmoe/core/math/channels.h"
+#include "qmoe/core/math/fixed_two_qubit.h"
 #include "qmoe/core/math/gate_math.h"
+#include "qmoe/core/math/pauli_string.h"
+#include "qmoe/core/program/compiled_circuit.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -76,11 +78,8 @@ inline void for_each_quad_by_lane(const DensityLayout& layout, int64_t low, int6
 template <class Real>
 inline void pair_matrix_step(Real* re, Real* im, int64_t i, int64_t j, Real m00r, Real m00i,
                              Real m01r, Real m01i, Real m10r, Real m10i, Real m11r, Real m11i) {
-  const Real ar = re[i], ai = im[i], br = re[j], bi = im[j];
-  re[i] = m00r * ar - m00i * ai + m01r * br - m01i * bi;
-  im[i] = m00r * ai + m00i * ar + m01r * bi + m01i * br;
-  re[j] = m10r * ar - m10i * ai + m11r * br - m11i * bi;
-  im[j] = m10r * ai + m10i * ar + m11r * bi + m11i * br;
+  const Matrix2<Real> m{{m00r, m00i}, {m01r, m01i}, {m10r, m10i}, {m11r, m11i}};
+  apply_matrix2(m, re[i], im[i], re[j], im[j]);
 }
 
 // v -> M v on every pair of entries that differ in the bit of `stride`.
@@ -103,9 +102,8 @@ inline void apply_pair_matrix_by_lane(Real* rho, const DensityLayout& layout, in
   Real* im = rho + layout.count();
   const Real sign = conjugate ? Real(-1) : Real(1);
   for_each_pair_by_lane(layout, stride, [&](int64_t i, int64_t j, int64_t l) {
-    pair_matrix_step(re, im, i, j, m.m00_re[l], sign * m.m00_im[l], m.m01_re[l],
-                     sign * m.m01_im[l], m.m10_re[l], sign * m.m10_im[l], m.m11_re[l],
-                     sign * m.m11_im[l]);
+    pair_matrix_step(re, im, i, j, m.m00_re[l], sign * m.m00_im[l], m.m01_re[l], sign * m.m01_im[l],
+                     m.m10_re[l], sign * m.m10_im[l], m.m11_re[l], sign * m.m11_im[l]);
   });
 }
 
@@ -167,17 +165,20 @@ inline void apply_superoperator_by_lane(Real* rho, const DensityLayout& layout, 
   }
 }
 
-// A fixed CNOT / CZ / SWAP on the index bits of strides m0 (control) and m1.
+// A fixed CNOT / CZ / SWAP (math/fixed_two_qubit.h) on the index bits of
+// strides m0 (control) and m1.
 template <class Real>
 inline void permute_side(Real* rho, int64_t count, SegmentKind kind, int64_t m0, int64_t m1) {
   const int64_t low = m0 < m1 ? m0 : m1, high = m0 < m1 ? m1 : m0;
+  const int partner = exchanged_with_10(fixed_two_qubit_gate(kind));
   for (Real* plane : {rho, rho + count}) {
     for_each_quad(count, low, high, [&](int64_t k) {
-      if (kind == SegmentKind::kCz) {
-        plane[k + m0 + m1] = -plane[k + m0 + m1];
+      if (partner < 0) {
+        const int64_t i11 = k + quad_offset(3, m0, m1);
+        plane[i11] = -plane[i11];
         return;
       }
-      const int64_t a = k + m0, b = kind == SegmentKind::kCnot ? k + m0 + m1 : k + m1;
+      const int64_t a = k + quad_offset(2, m0, m1), b = k + quad_offset(partner, m0, m1);
       const Real t = plane[a];
       plane[a] = plane[b];
       plane[b] = t;
@@ -194,21 +195,6 @@ inline void apply_fixed_two_qubit(Real* rho, const DensityLayout& layout, Segmen
   permute_side(rho, count, kind, layout.column_stride(bit0), layout.column_stride(bit1));
 }
 
-// Two-qubit Pauli strings XX, YY, ZZ act within each quad of their two bits
-// (positions q = 0..3 by bit pattern): (P v)_q = sign_q v_partner(q), all real.
-// The sign depends only on the parity of q, so the order of the bits does not matter.
-struct StringAction {
-  bool flips;          // XX, YY: partner(q) = q ^ 3; ZZ: partner(q) = q
-  double even_sign;    // sign of q = 0, 3
-  double odd_sign;     // sign of q = 1, 2
-};
-
-inline StringAction string_action(PauliString pauli) {
-  if (pauli == PauliString::kXX) return {true, 1.0, 1.0};
-  if (pauli == PauliString::kYY) return {true, -1.0, 1.0};  // Y|0> = i|1>, Y|1> = -i|0>
-  return {false, 1.0, -1.0};
-}
-
 // The quad's four indices for strides m0, m1 (in either order) at base k.
 inline void quad_indices(int64_t k, int64_t m0, int64_t m1, int64_t (&index)[4]) {
   index[0] = k;
@@ -219,8 +205,8 @@ inline void quad_indices(int64_t k, int64_t m0, int64_t m1, int64_t (&index)[4])
 
 // The quad of base k -> (c I - i t P) on it; t_even, t_odd: t times P's signs.
 template <class Real>
-inline void string_rotation_step(Real* re, Real* im, const StringAction& a, int64_t k,
-                                 int64_t m0, int64_t m1, Real c, Real t_even, Real t_odd) {
+inline void string_rotation_step(Real* re, Real* im, const StringAction& a, int64_t k, int64_t m0,
+                                 int64_t m1, Real c, Real t_even, Real t_odd) {
   int64_t index[4];
   quad_indices(k, m0, m1, index);
   Real vr[4], vi[4];
@@ -247,14 +233,13 @@ inline void rotate_string_side(Real* rho, int64_t count, const StringAction& a, 
 // v -> (c_l I - i t_sign t_l P) v on one side of rho, one (c, t) per lane.
 template <class Real>
 inline void rotate_string_side_by_lane(Real* rho, const DensityLayout& layout,
-                                       const StringAction& a, int64_t m0, int64_t m1,
-                                       const Real* c, const Real* t, Real t_sign) {
+                                       const StringAction& a, int64_t m0, int64_t m1, const Real* c,
+                                       const Real* t, Real t_sign) {
   const int64_t low = m0 < m1 ? m0 : m1, high = m0 < m1 ? m1 : m0;
   const Real even = t_sign * static_cast<Real>(a.even_sign);
   const Real odd = t_sign * static_cast<Real>(a.odd_sign);
   for_each_quad_by_lane(layout, low, high, [&](int64_t k, int64_t l) {
-    string_rotation_step(rho, rho + layout.count(), a, k, m0, m1, c[l], even * t[l],
-                         odd * t[l]);
+    string_rotation_step(rho, rho + layout.count(), a, k, m0, m1, c[l], even * t[l], odd * t[l]);
   });
 }
 
@@ -266,8 +251,7 @@ inline void rotate_string(Real* rho, const DensityLayout& layout, PauliString pa
   const StringAction a = string_action(pauli);
   rotate_string_side(rho, count, a, layout.row_stride(bit0), layout.row_stride(bit1), c, s);
   // rho U^dagger: conj(U) = c I + i s P on the column index, P being real
-  rotate_string_side(rho, count, a, layout.column_stride(bit0), layout.column_stride(bit1), c,
-                     -s);
+  rotate_string_side(rho, count, a, layout.column_stride(bit0), layout.column_stride(bit1), c, -s);
 }
 
 // rotate_string with one (cos, sin) of the half angle per lane.
@@ -275,10 +259,10 @@ template <class Real>
 inline void rotate_string_by_lane(Real* rho, const DensityLayout& layout, PauliString pauli,
                                   int bit0, int bit1, const Real* c, const Real* s) {
   const StringAction a = string_action(pauli);
-  rotate_string_side_by_lane(rho, layout, a, layout.row_stride(bit0), layout.row_stride(bit1),
-                             c, s, Real(1));
-  rotate_string_side_by_lane(rho, layout, a, layout.column_stride(bit0),
-                             layout.column_stride(bit1), c, s, Real(-1));
+  rotate_string_side_by_lane(rho, layout, a, layout.row_stride(bit0), layout.row_stride(bit1), c, s,
+                             Real(1));
+  rotate_string_side_by_lane(rho, layout, a, layout.column_stride(bit0), layout.column_stride(bit1),
+                             c, s, Real(-1));
 }
 
 // out[l] = sum over the pairs of `stride` of term(i, j) for lane l, in double.
@@ -310,8 +294,7 @@ template <class Term>
 inline void quad_sums(const DensityLayout& layout, int64_t low, int64_t high, Term&& term,
                       double* out) {
   double sums[kMaxDensityLanes] = {};
-  for_each_quad_by_lane(layout, low, high,
-                        [&](int64_t k, int64_t l) { sums[l] += term(k); });
+  for_each_quad_by_lane(layout, low, high, [&](int64_t k, int64_t l) { sums[l] += term(k); });
   for (int64_t l = 0; l < layout.lanes(); ++l) out[l] = sums[l];
 }
 
@@ -326,11 +309,7 @@ inline void generator_trace(const Real* lambda, const Real* rho, const DensityLa
   pair_sums<Real>(
       layout, layout.row_stride(bit),
       [&](int64_t i, int64_t j) {
-        const Real gir = g.m00.re * pr[i] - g.m00.im * pi[i] + g.m01.re * pr[j] - g.m01.im * pi[j];
-        const Real gii = g.m00.re * pi[i] + g.m00.im * pr[i] + g.m01.re * pi[j] + g.m01.im * pr[j];
-        const Real gjr = g.m10.re * pr[i] - g.m10.im * pi[i] + g.m11.re * pr[j] - g.m11.im * pi[j];
-        const Real gji = g.m10.re * pi[i] + g.m10.im * pr[i] + g.m11.re * pi[j] + g.m11.im * pr[j];
-        return lr[i] * gii - li[i] * gir + lr[j] * gji - li[j] * gjr;
+        return imag_generator_product(g, lr[i], li[i], lr[j], li[j], pr[i], pi[i], pr[j], pi[j]);
       },
       out);
 }

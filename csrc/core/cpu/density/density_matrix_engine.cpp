@@ -11,6 +11,7 @@
 
 #include "qmoe/core/engine/shift_targets.h"
 #include "qmoe/core/math/gate_math.h"
+#include "qmoe/core/math/parity.h"
 #include "qmoe/core/program/readout.h"
 
 namespace qmoe::core {
@@ -45,21 +46,21 @@ void check_density_matrix_fits(int n_qubits, int64_t real_size, int64_t workers)
   const double needed = per_copy * 2 * static_cast<double>(std::max<int64_t>(workers, 1));
   const double available = physical_memory_bytes() / 2;
   if (available > 0 && needed <= available) return;
-  throw std::invalid_argument(
-      "a density matrix of n_qubits=" + std::to_string(n_qubits) + " holds 4**" +
-      std::to_string(n_qubits) + " complex entries (" + gibibytes(per_copy) +
-      "); the engine keeps two per worker thread, " + gibibytes(needed) + " for " +
-      std::to_string(workers) + " thread(s), more than half of this machine's memory (" +
-      gibibytes(available * 2) + "). Use fewer qubits, fewer threads, or no noise channels "
-      "(the statevector engine needs 2**n_qubits amplitudes)");
+  throw std::invalid_argument("a density matrix of n_qubits=" + std::to_string(n_qubits) +
+                              " holds 4**" + std::to_string(n_qubits) + " complex entries (" +
+                              gibibytes(per_copy) + "); the engine keeps two per worker thread, " +
+                              gibibytes(needed) + " for " + std::to_string(workers) +
+                              " thread(s), more than half of this machine's memory (" +
+                              gibibytes(available * 2) +
+                              "). Use fewer qubits, fewer threads, or no noise channels "
+                              "(the statevector engine needs 2**n_qubits amplitudes)");
 }
 
 template <class Real>
 DensityMatrixSimulator<Real>::DensityMatrixSimulator(const Program& program, const Real* weights,
                                                      int64_t n_weights, const double* constants,
                                                      const int64_t* z_masks, int64_t n_masks,
-                                                     bool probs,
-                                                     int64_t checkpoint_budget_bytes,
+                                                     bool probs, int64_t checkpoint_budget_bytes,
                                                      const IsaKernels& kernels)
     : n_qubits_(program.n_qubits),
       layout_{program.n_qubits,
@@ -265,7 +266,7 @@ void DensityMatrixSimulator<Real>::read_out(const Real* rho, const Block& block,
       double sum = 0;
       for (int64_t k = 0; k < dim; ++k) {
         const double p = rho[layout_.index(k, k) + lane];
-        sum += __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m])) ? -p : p;
+        sum += parity_sign<double>(k, index_masks_[m]) * p;
       }
       out[m] = static_cast<Real>(sum);
     }
@@ -287,9 +288,7 @@ void DensityMatrixSimulator<Real>::seed_lambda(const Real* grad_rows, const Bloc
         value = grad_row[k];
       } else {
         for (int64_t m = 0; m < n_masks(); ++m) {
-          const bool odd =
-              __builtin_parityll(static_cast<unsigned long long>(k & index_masks_[m]));
-          value += odd ? -grad_row[m] : grad_row[m];
+          value += parity_sign<Real>(k, index_masks_[m]) * grad_row[m];
         }
       }
       lambda[layout_.index(k, k) + lane] = value;
@@ -299,8 +298,7 @@ void DensityMatrixSimulator<Real>::seed_lambda(const Real* grad_rows, const Bloc
 
 template <class Real>
 void DensityMatrixSimulator<Real>::forward(const BatchView<Real>& batch, int64_t chunk_begin,
-                                           int64_t chunk_end, Real* out,
-                                           Real* final_state) const {
+                                           int64_t chunk_end, Real* out, Real* final_state) const {
   if (final_state != nullptr) {
     throw std::invalid_argument("the density-matrix engine keeps no final statevectors");
   }
@@ -317,10 +315,9 @@ void DensityMatrixSimulator<Real>::forward(const BatchView<Real>& batch, int64_t
 }
 
 template <class Real>
-void DensityMatrixSimulator<Real>::adjoint_block(const BatchView<Real>& batch,
-                                                 const Block& block, const Real* grad_rows,
-                                                 bool want_angles, Real* workspace,
-                                                 const Gradients& gradients,
+void DensityMatrixSimulator<Real>::adjoint_block(const BatchView<Real>& batch, const Block& block,
+                                                 const Real* grad_rows, bool want_angles,
+                                                 Real* workspace, const Gradients& gradients,
                                                  Real* weight_partial) const {
   const int n = n_qubits_;
   const int64_t length = block_length();
@@ -481,9 +478,8 @@ void DensityMatrixSimulator<Real>::shift_block(const BatchView<Real>& batch, con
     contraction(target.minus, minus);
     for (int64_t lane = 0; lane < block.used; ++lane) {
       Real* destination =
-          to_inputs
-              ? gradients.inputs + (block.first + lane) * batch.n_input_columns + target.index
-              : weight_partial + target.index;
+          to_inputs ? gradients.inputs + (block.first + lane) * batch.n_input_columns + target.index
+                    : weight_partial + target.index;
       *destination += static_cast<Real>((plus[lane] - minus[lane]) / 2);
     }
   }

@@ -4,11 +4,11 @@
 #include <string>
 #include <vector>
 
-#include "qmoe/core/math/channels.h"
-#include "qmoe/core/cpu/statevector/chunk_task.h"
-#include "qmoe/core/program/compiled_circuit.h"
 #include "qmoe/core/cpu/density/density_layout.h"
+#include "qmoe/core/cpu/statevector/chunk_task.h"
+#include "qmoe/core/math/channels.h"
 #include "qmoe/core/math/gate_types.h"
+#include "qmoe/core/program/compiled_circuit.h"
 
 namespace qmoe::core {
 

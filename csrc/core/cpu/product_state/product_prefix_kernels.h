@@ -7,8 +7,8 @@
 
 #include <cstdint>
 
-#include "qmoe/core/cpu/statevector/gate_kernels.h"
 #include "qmoe/core/cpu/simd/lane_vector.h"
+#include "qmoe/core/cpu/statevector/gate_kernels.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {

@@ -7,13 +7,13 @@
 
 #include <cstdint>
 
-#include "qmoe/core/cpu/statevector/chunk_task.h"
-#include "qmoe/core/math/isa_tag.h"
+#include "qmoe/core/cpu/product_state/product_state_workspace.h"
 #include "qmoe/core/cpu/simd/lane_io.h"
 #include "qmoe/core/cpu/simd/lane_vector.h"
-#include "qmoe/core/cpu/product_state/product_state_workspace.h"
-#include "qmoe/core/program/product_state_plan.h"
 #include "qmoe/core/cpu/simd/vector_math.h"
+#include "qmoe/core/cpu/statevector/chunk_task.h"
+#include "qmoe/core/math/isa_tag.h"
+#include "qmoe/core/program/product_state_plan.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "qmoe/core/math/isa_tag.h"
 #include "qmoe/core/cpu/simd/lane_vector.h"
+#include "qmoe/core/math/isa_tag.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {

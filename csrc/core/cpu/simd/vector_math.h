@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "qmoe/core/math/isa_tag.h"
 #include "qmoe/core/cpu/simd/lane_vector.h"
+#include "qmoe/core/math/isa_tag.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -40,8 +40,9 @@ struct TrigConstants<float> {
 // sin and cos of every lane of x: Cody-Waite reduction by pi/2, Taylor terms on
 // [-pi/4, pi/4] to below the precision of Real, the quadrant chosen by selects.
 template <class Real, int Lanes>
-QMOE_ALWAYS_INLINE void fast_sincos_vector(LaneVector<Real, Lanes> x, LaneVector<Real, Lanes>& sin_x,
-                               LaneVector<Real, Lanes>& cos_x) {
+QMOE_ALWAYS_INLINE void fast_sincos_vector(LaneVector<Real, Lanes> x,
+                                           LaneVector<Real, Lanes>& sin_x,
+                                           LaneVector<Real, Lanes>& cos_x) {
   using K = TrigConstants<Real>;
   using IntegerVector = typename LaneTypes<Real, Lanes>::IntegerVector;
   const auto j = (x * K::kTwoOverPi + K::kRoundingShift) - K::kRoundingShift;

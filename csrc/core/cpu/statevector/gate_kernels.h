@@ -9,9 +9,11 @@
 #include <cstdint>
 
 #include "qmoe/core/cpu/statevector/amplitude_parts.h"
-#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/math/fixed_two_qubit.h"
 #include "qmoe/core/math/gate_math.h"
 #include "qmoe/core/math/isa_tag.h"
+#include "qmoe/core/math/pauli_string.h"
+#include "qmoe/core/program/compiled_circuit.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define QMOE_VECTORIZE _Pragma("GCC ivdep")
@@ -21,56 +23,6 @@
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
-
-// A Pauli string P as (P psi)_k = phase_k psi_{k ^ flip}; the phase is one of
-// 1, -1, i, -i and depends on the bits of k on the string's wires.
-struct PauliAction {
-  int64_t flip;
-  int32_t bit0;
-  int32_t bit1;
-  PauliString pauli;
-};
-
-inline PauliAction pauli_action(PauliString pauli, int32_t bit0, int32_t bit1) {
-  const int64_t mask0 = int64_t{1} << bit0;
-  const int64_t mask1 = bit1 >= 0 ? int64_t{1} << bit1 : 0;
-  switch (pauli) {
-    case PauliString::kX:
-    case PauliString::kY:
-      return {mask0, bit0, bit1, pauli};
-    case PauliString::kXX:
-    case PauliString::kYY:
-      return {mask0 | mask1, bit0, bit1, pauli};
-    default:
-      return {0, bit0, bit1, pauli};
-  }
-}
-
-// phase_k of P as (re, im).
-inline void pauli_phase(const PauliAction& action, int64_t k, int& re, int& im) {
-  const int b0 = static_cast<int>((k >> action.bit0) & 1);
-  const int b1 = action.bit1 >= 0 ? static_cast<int>((k >> action.bit1) & 1) : 0;
-  re = 1;
-  im = 0;
-  switch (action.pauli) {
-    case PauliString::kX:
-    case PauliString::kXX:
-      break;
-    case PauliString::kY:  // Y|0> = i|1>: (Y psi)_0 = -i psi_1, (Y psi)_1 = i psi_0
-      re = 0;
-      im = b0 ? 1 : -1;
-      break;
-    case PauliString::kZ:
-      re = b0 ? -1 : 1;
-      break;
-    case PauliString::kYY:
-      re = b0 == b1 ? -1 : 1;
-      break;
-    case PauliString::kZZ:
-      re = b0 == b1 ? 1 : -1;
-      break;
-  }
-}
 
 template <class Real, int Lanes>
 struct Block {
@@ -455,17 +407,20 @@ inline void swap_amplitudes(Real* state, int64_t k, int64_t partner) {
   }
 }
 
-// CNOT, CZ and SWAP: permutations and signs of amplitudes, no arithmetic.
+// CNOT, CZ and SWAP (math/fixed_two_qubit.h): permutations and signs of
+// amplitudes, no arithmetic.
 template <class Real, int Lanes>
 inline void apply_fixed_two_qubit(Real* state, int64_t dim, SegmentKind kind, int32_t bit0,
                                   int32_t bit1) {
   const int64_t mask0 = int64_t{1} << bit0, mask1 = int64_t{1} << bit1;
+  const int partner = exchanged_with_10(fixed_two_qubit_gate(kind));
   auto apply_at = [&](int64_t k) {
     const bool b0 = k & mask0, b1 = k & mask1;
-    if (kind == SegmentKind::kCnot) {
-      if (b0 && !b1) swap_amplitudes<Real, Lanes>(state, k, k | mask1);
-    } else if (kind == SegmentKind::kSwap) {
-      if (b0 && !b1) swap_amplitudes<Real, Lanes>(state, k, (k & ~mask0) | mask1);
+    if (partner >= 0) {
+      // k is the quad's |10>; its base has both bits clear
+      if (b0 && !b1) {
+        swap_amplitudes<Real, Lanes>(state, k, (k & ~mask0) + quad_offset(partner, mask0, mask1));
+      }
     } else if (b0 && b1) {
       Real* a = Block<Real, Lanes>::amp(state, k);
       QMOE_VECTORIZE

@@ -95,8 +95,8 @@ ReadoutView StatevectorSimulator<Real>::readout() const {
 }
 
 template <class Real>
-ChunkTask<Real> StatevectorSimulator<Real>::make_task(const BatchView<Real>& batch,
-                                                      int64_t chunk, bool product_path) const {
+ChunkTask<Real> StatevectorSimulator<Real>::make_task(const BatchView<Real>& batch, int64_t chunk,
+                                                      bool product_path) const {
   ChunkTask<Real> task;
   if (!product_path) task.circuit = circuit().view();
   task.batch = batch;
@@ -160,8 +160,9 @@ void StatevectorSimulator<Real>::backward(DiffMethod method, const BatchView<Rea
     task.workspace = workspace.data();
     task.grad_out = grad_out;
     task.grad_inputs = gradients.inputs;
-    task.grad_weights =
-        gradients.weight_partials == nullptr ? nullptr : gradients.weight_partials + chunk * n_weights_;
+    task.grad_weights = gradients.weight_partials == nullptr
+                            ? nullptr
+                            : gradients.weight_partials + chunk * n_weights_;
     if (!shift) {
       task.grad_state = gradients.state;
       task.saved_state = saved_state;

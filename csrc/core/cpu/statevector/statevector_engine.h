@@ -23,8 +23,8 @@ class StatevectorSimulator final : public CircuitEngine<Real> {
  public:
   // z_masks are over wires (bit w = wire w); ignored when probs is true.
   StatevectorSimulator(const Program& program, const Real* weights, int64_t n_weights,
-                       const double* constants, const int64_t* z_masks, int64_t n_masks,
-                       bool probs, const IsaKernels& kernels = active_kernels());
+                       const double* constants, const int64_t* z_masks, int64_t n_masks, bool probs,
+                       const IsaKernels& kernels = active_kernels());
 
   int n_qubits() const override { return n_qubits_; }
   int64_t n_weights() const override { return n_weights_; }

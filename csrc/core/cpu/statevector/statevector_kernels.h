@@ -8,12 +8,13 @@
 #include <cstdint>
 #include <utility>
 
-#include "qmoe/core/cpu/statevector/chunk_task.h"
-#include "qmoe/core/cpu/statevector/gate_kernels.h"
+#include "qmoe/core/cpu/product_state/product_prefix_kernels.h"
 #include "qmoe/core/cpu/simd/lane_io.h"
 #include "qmoe/core/cpu/simd/lane_vector.h"
-#include "qmoe/core/cpu/product_state/product_prefix_kernels.h"
 #include "qmoe/core/cpu/simd/vector_math.h"
+#include "qmoe/core/cpu/statevector/chunk_task.h"
+#include "qmoe/core/cpu/statevector/gate_kernels.h"
+#include "qmoe/core/math/parity.h"
 
 namespace qmoe::core {
 inline namespace QMOE_ISA_TAG {
@@ -181,13 +182,12 @@ inline void read_block(const ReadoutView& readout, const Real* state, int64_t di
     int64_t k = begin;
     for (; k + 4 <= end; k += 4) {
       for (int part = 0; part < 4; ++part) {
-        const auto bits = static_cast<unsigned long long>((k + part) & mask);
-        const Real sign = __builtin_parityll(bits) ? Real(-1) : Real(1);
+        const Real sign = parity_sign<Real>(k + part, mask);
         sums[part] += sign * load_lanes<Real, Lanes>(probs + (k + part) * Lanes);
       }
     }
     for (; k < end; ++k) {
-      const Real sign = __builtin_parityll(static_cast<unsigned long long>(k & mask)) ? -1 : 1;
+      const Real sign = parity_sign<Real>(k, mask);
       sums[0] += sign * load_lanes<Real, Lanes>(probs + k * Lanes);
     }
     store_lanes<Real, Lanes>(
@@ -303,7 +303,7 @@ inline void fold_readout(const ChunkTask<Real>& task, int64_t first, const Real*
       const int64_t mask = readout.index_masks[m];
       const LaneVector<Real, Lanes> g = load_lanes<Real, Lanes>(grad);
       auto add_at = [&](int64_t k) {
-        const Real sign = __builtin_parityll(static_cast<unsigned long long>(k & mask)) ? -1 : 1;
+        const Real sign = parity_sign<Real>(k, mask);
         Real* d = diagonal + k * Lanes;
         store_lanes<Real, Lanes>(d, load_lanes<Real, Lanes>(d) + sign * g);
       };
