@@ -83,9 +83,11 @@ inline void store_two_columns(LaneVector<Real, Lanes> column0, LaneVector<Real, 
                               int64_t first, Real* rows) {
   LaneIndices<Real, Lanes> low{}, high{};
   for (int lane = 0; lane < Lanes; ++lane) {
-    // output slot lane takes sample lane / 2 (+ Lanes / 2 for the high half) of column lane % 2
+    // output slot j (lane, or Lanes + lane for the high half) takes sample j / 2 of column
+    // j % 2; written for j itself, so that it holds for Lanes = 1 too
+    const int j = Lanes + lane;
     low[lane] = (lane / 2) + (lane % 2) * Lanes;
-    high[lane] = (lane / 2 + Lanes / 2) + (lane % 2) * Lanes;
+    high[lane] = (j / 2) + (j % 2) * Lanes;
   }
   store_lanes<Real, Lanes>(rows + first * 2, __builtin_shuffle(column0, column1, low));
   store_lanes<Real, Lanes>(rows + first * 2 + Lanes, __builtin_shuffle(column0, column1, high));
