@@ -1,6 +1,6 @@
 """Decoding and validation of the flat circuit program, shared by the Python engines.
 
-The checks and their messages mirror ``csrc/core/program.cpp`` so that a bad program fails
+The checks and their messages mirror ``csrc/core/program/program.cpp`` so that a bad program fails
 the same way in the reference as in the kernels.
 """
 

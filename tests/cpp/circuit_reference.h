@@ -256,10 +256,9 @@ inline core::Segment<double> blank_segment(core::SegmentKind kind, int bit0, int
 
 // A random 2x2 unitary: RZ(a) RY(b) RZ(c) times a phase.
 inline core::Matrix2<double> random_unitary(Rng& rng) {
-  const Matrix u = matmul(
-      matmul(one_qubit_matrix(11, rng.uniform(-kPi, kPi)),
-             one_qubit_matrix(10, rng.uniform(-kPi, kPi)), 2),
-      one_qubit_matrix(11, rng.uniform(-kPi, kPi)), 2);
+  const Matrix u = matmul(matmul(one_qubit_matrix(11, rng.uniform(-kPi, kPi)),
+                                 one_qubit_matrix(10, rng.uniform(-kPi, kPi)), 2),
+                          one_qubit_matrix(11, rng.uniform(-kPi, kPi)), 2);
   const Cplx phase = std::polar(1.0, rng.uniform(-kPi, kPi));
   auto c = [&](int k) {
     const Cplx z = phase * u[static_cast<size_t>(k)];
@@ -323,8 +322,7 @@ using Term = std::pair<int64_t, Matrix>;  // (weight index, generator)
 inline ::testing::AssertionResult SameTerms(const std::vector<Term>& actual,
                                             const std::vector<Term>& expected, double tol) {
   if (actual.size() != expected.size()) {
-    return ::testing::AssertionFailure()
-           << actual.size() << " terms, expected " << expected.size();
+    return ::testing::AssertionFailure() << actual.size() << " terms, expected " << expected.size();
   }
   std::vector<bool> used(expected.size(), false);
   for (size_t a = 0; a < actual.size(); ++a) {
@@ -373,9 +371,8 @@ inline core::CircuitView<double> view_of(const core::ExactCircuit& circuit) {
 struct KernelRun {
   explicit KernelRun(const Problem& problem) : problem(problem) {
     if (!problem.probs) {
-      index_masks = core::index_masks_from_wires(problem.z_masks.data(),
-                                                 static_cast<int64_t>(problem.z_masks.size()),
-                                                 problem.n_qubits());
+      index_masks = core::index_masks_from_wires(
+          problem.z_masks.data(), static_cast<int64_t>(problem.z_masks.size()), problem.n_qubits());
     }
   }
   core::ReadoutView readout() const {
@@ -412,8 +409,7 @@ struct KernelRun {
 };
 
 // forward [batch, width] of a lowered circuit, all samples in one kernel call.
-inline std::vector<double> kernel_forward(const core::ExactCircuit& circuit,
-                                          const Problem& problem,
+inline std::vector<double> kernel_forward(const core::ExactCircuit& circuit, const Problem& problem,
                                           const core::KernelSet<double>& kernels) {
   const KernelRun run(problem);
   std::vector<double> workspace;

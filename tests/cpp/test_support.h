@@ -16,11 +16,11 @@
 #include <utility>
 #include <vector>
 
-#include "qmoe/core/program/compiled_circuit.h"
 #include "qmoe/core/cpu/isa/kernel_table.h"
-#include "qmoe/core/program/program.h"
 #include "qmoe/core/cpu/statevector/statevector_engine.h"
 #include "qmoe/core/engine/weight_reduction.h"
+#include "qmoe/core/program/compiled_circuit.h"
+#include "qmoe/core/program/program.h"
 
 namespace qmoe::test_support {
 

@@ -5,12 +5,17 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "qmoe/core/engine/circuit_engine.h"
 #include "qmoe/core/engine/weight_reduction.h"
 
 namespace qmoe::core {
+
+// Real is deduced from the engine alone, so that null pointers can be passed.
+template <class Real>
+using Deduced = std::common_type_t<Real>;
 
 // Where a backward over the whole batch writes; each may be null.
 template <class Real>
@@ -22,8 +27,8 @@ struct BatchGradients {
 
 // parallel_for(n, body) calls body(begin, end) over disjoint ranges covering [0, n).
 template <class Real, class ParallelFor>
-void run_forward(const CircuitEngine<Real>& engine, const BatchView<Real>& batch, Real* out,
-                 Real* final_state, ParallelFor&& parallel_for) {
+void run_forward(const CircuitEngine<Real>& engine, const BatchView<Deduced<Real>>& batch,
+                 Deduced<Real>* out, Deduced<Real>* final_state, ParallelFor&& parallel_for) {
   if (batch.batch_size == 0) return;
   parallel_for(engine.n_chunks(batch.batch_size), [&](int64_t begin, int64_t end) {
     engine.forward(batch, begin, end, out, final_state);
@@ -32,9 +37,9 @@ void run_forward(const CircuitEngine<Real>& engine, const BatchView<Real>& batch
 
 template <class Real, class ParallelFor>
 void run_backward(const CircuitEngine<Real>& engine, DiffMethod method,
-                  const BatchView<Real>& batch, const Real* grad_out,
-                  const BatchGradients<Real>& gradients, const Real* saved_state,
-                  ParallelFor&& parallel_for) {
+                  const BatchView<Deduced<Real>>& batch, const Deduced<Real>* grad_out,
+                  const BatchGradients<Deduced<Real>>& gradients,
+                  const Deduced<Real>* saved_state, ParallelFor&& parallel_for) {
   if (batch.batch_size == 0) return;
   const int64_t n_chunks = engine.n_chunks(batch.batch_size);
   std::vector<Real> partials;

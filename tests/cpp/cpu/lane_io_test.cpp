@@ -40,10 +40,10 @@ struct LaneConfig {
 template <class Config>
 class LaneIo : public ::testing::Test {};
 
-using Configs = ::testing::Types<LaneConfig<float, 1>, LaneConfig<float, 4>, LaneConfig<float, 8>,
-                                 LaneConfig<float, 16>, LaneConfig<double, 1>,
-                                 LaneConfig<double, 4>, LaneConfig<double, 8>,
-                                 LaneConfig<double, 16>>;
+using Configs =
+    ::testing::Types<LaneConfig<float, 1>, LaneConfig<float, 4>, LaneConfig<float, 8>,
+                     LaneConfig<float, 16>, LaneConfig<double, 1>, LaneConfig<double, 4>,
+                     LaneConfig<double, 8>, LaneConfig<double, 16>>;
 
 class ConfigNames {
  public:
@@ -94,9 +94,9 @@ TYPED_TEST(LaneIo, LoadColumnZeroesLanesPastEnd) {
       for (Real& lane : lanes) lane = Real(777);
       load_column<Real, kLanes>(rows.data(), kWidth, column, first, end, lanes);
       for (int lane = 0; lane < kLanes; ++lane) {
-        const Real expected =
-            first + lane < end ? rows[static_cast<size_t>((first + lane) * kWidth + column)]
-                               : Real(0);
+        const Real expected = first + lane < end
+                                  ? rows[static_cast<size_t>((first + lane) * kWidth + column)]
+                                  : Real(0);
         EXPECT_TRUE(same_bits(lanes[lane], expected))
             << "first " << first << " end " << end << " column " << column << " lane " << lane
             << ": " << lanes[lane] << " vs " << expected;
@@ -198,8 +198,9 @@ TYPED_TEST(LaneIo, StoreTwoColumnsMergesColumnsIntoRows) {
     for (int64_t row = 0; row < batch; ++row) {
       const bool written = row >= first && row < first + kLanes;
       for (int c = 0; c < 2; ++c) {
-        const Real expected =
-            !written ? sentinel : c == 0 ? column0[row - first] : column1[row - first];
+        const Real expected = !written ? sentinel
+                              : c == 0 ? column0[row - first]
+                                       : column1[row - first];
         EXPECT_TRUE(same_bits(rows[static_cast<size_t>(row * 2 + c)], expected))
             << "first " << first << " row " << row << " column " << c << ": "
             << rows[static_cast<size_t>(row * 2 + c)] << " vs " << expected;

@@ -78,11 +78,11 @@ struct Call {
 };
 
 core::Program base_program() {
-  const std::vector<int64_t> words = {9,  0, -1, 2, 0,    // RX(0) <- weights[0]
-                                      14, 0, 2,  2, 2,    // IsingZZ(0, 2) <- weights[2]
-                                      6,  1, 2,  0, -1,   // CNOT(1, 2)
-                                      10, 1, -1, 3, 1,    // RY(1) <- constants[1]
-                                      11, 2, -1, 1, 0};   // RZ(2) <- inputs[:, 0]
+  const std::vector<int64_t> words = {9,  0, -1, 2, 0,   // RX(0) <- weights[0]
+                                      14, 0, 2,  2, 2,   // IsingZZ(0, 2) <- weights[2]
+                                      6,  1, 2,  0, -1,  // CNOT(1, 2)
+                                      10, 1, -1, 3, 1,   // RY(1) <- constants[1]
+                                      11, 2, -1, 1, 0};  // RZ(2) <- inputs[:, 0]
   core::ProgramLimits limits;
   limits.n_input_columns = 1;
   limits.n_weights = 3;
@@ -177,19 +177,16 @@ std::vector<std::pair<std::string, std::function<void(Call<double>&)>>> variants
   out.emplace_back("probs", [](Call<double>& call) { call.probs = true; });
   out.emplace_back("backend", [](Call<double>& call) { call.backend = "test/other"; });
   out.emplace_back("backend suffix", [](Call<double>& call) { call.backend += "x"; });
-  out.emplace_back("opcode", [](Call<double>& call) {
-    call.program.operations[2].opcode = Opcode::kCz;
-  });
+  out.emplace_back("opcode",
+                   [](Call<double>& call) { call.program.operations[2].opcode = Opcode::kCz; });
   out.emplace_back("wire", [](Call<double>& call) { call.program.operations[0].wire0 = 1; });
-  out.emplace_back("parameter index", [](Call<double>& call) {
-    call.program.operations[1].index = 1;
-  });
+  out.emplace_back("parameter index",
+                   [](Call<double>& call) { call.program.operations[1].index = 1; });
   out.emplace_back("parameter source", [](Call<double>& call) {
     call.program.operations[3].source = ParamSource::kWeight;
   });
-  out.emplace_back("one operation fewer", [](Call<double>& call) {
-    call.program.operations.pop_back();
-  });
+  out.emplace_back("one operation fewer",
+                   [](Call<double>& call) { call.program.operations.pop_back(); });
   out.emplace_back("n_qubits", [](Call<double>& call) { call.program.n_qubits = 4; });
   return out;
 }

@@ -1,14 +1,13 @@
 // Forward pass of the statevector engine: entangled states, basis order,
 // closed forms, readouts, initial states, chunking, and random circuits
 // against the dense reference simulator of test_support.h.
-#include "qmoe/core/cpu/statevector/statevector_engine.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "qmoe/core/cpu/statevector/statevector_engine.h"
 #include "test_support.h"
 
 namespace qmoe::test_support {

@@ -29,8 +29,8 @@ using test_support::Rng;
 using Kraus = std::array<Cplx, 4>;  // row-major 2x2
 using Super = std::array<std::array<Cplx, 4>, 4>;
 
-const Opcode kChannels[] = {Opcode::kDepolarizing, Opcode::kAmplitudeDamping,
-                            Opcode::kPhaseDamping, Opcode::kBitFlip};
+const Opcode kChannels[] = {Opcode::kDepolarizing, Opcode::kAmplitudeDamping, Opcode::kPhaseDamping,
+                            Opcode::kBitFlip};
 
 std::string name(Opcode channel) {
   switch (channel) {
@@ -52,8 +52,7 @@ std::vector<Kraus> kraus_operators(Opcode channel, double p) {
   switch (channel) {
     case Opcode::kDepolarizing: {
       const double a = std::sqrt(1 - p), b = std::sqrt(p / 3);
-      return {Kraus{a, 0, 0, a}, Kraus{0, b, b, 0}, Kraus{0, -i * b, i * b, 0},
-              Kraus{b, 0, 0, -b}};
+      return {Kraus{a, 0, 0, a}, Kraus{0, b, b, 0}, Kraus{0, -i * b, i * b, 0}, Kraus{b, 0, 0, -b}};
     }
     case Opcode::kAmplitudeDamping:
       return {Kraus{1, 0, 0, std::sqrt(1 - p)}, Kraus{0, std::sqrt(p), 0, 0}};

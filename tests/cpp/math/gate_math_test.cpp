@@ -55,7 +55,8 @@ TEST(GateMath, FixedGatesMatchTheirDefinitions) {
   EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kY), {0, -i, i, 0}, 0)) << "Y";
   EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kZ), {1, 0, 0, -1}, 0)) << "Z";
   EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kS), {1, 0, 0, i}, 0)) << "S";
-  EXPECT_TRUE(MatrixNear(fixed_gate_matrix<double>(Opcode::kT), {1, 0, 0, std::exp(i * kPi / 4.0)}, 1e-15))
+  EXPECT_TRUE(
+      MatrixNear(fixed_gate_matrix<double>(Opcode::kT), {1, 0, 0, std::exp(i * kPi / 4.0)}, 1e-15))
       << "T";
 }
 

@@ -103,7 +103,8 @@ TEST(LowerProgram, FusedRunIsTheProductOfItsGates) {
 
 TEST(LowerProgram, EntanglersAndPerSampleAnglesCutRuns) {
   FlatProgram program(2);
-  program.gate(Opcode::kH, 0)                                  // 0 \ one run on wire 0
+  program
+      .gate(Opcode::kH, 0)                                     // 0 \ one run on wire 0
       .rot(Opcode::kRx, 0, ParamSource::kWeight, 0)            // 1 /
       .gate(Opcode::kZ, 1)                                     // 2   a run on wire 1
       .gate(Opcode::kCnot, 0, 1)                               // 3
@@ -120,11 +121,14 @@ TEST(LowerProgram, EntanglersAndPerSampleAnglesCutRuns) {
     SegmentKind kind;
     int bit0, bit1;
   };
-  const std::vector<Expected> expected = {
-      {SegmentKind::kSharedSingleQubit, 1, -1}, {SegmentKind::kSharedSingleQubit, 0, -1},
-      {SegmentKind::kCnot, 1, 0},               {SegmentKind::kSharedSingleQubit, 1, -1},
-      {SegmentKind::kPauliRotation, 1, -1},     {SegmentKind::kSharedSingleQubit, 1, -1},
-      {SegmentKind::kPauliRotation, 1, 0},      {SegmentKind::kSharedSingleQubit, 0, -1}};
+  const std::vector<Expected> expected = {{SegmentKind::kSharedSingleQubit, 1, -1},
+                                          {SegmentKind::kSharedSingleQubit, 0, -1},
+                                          {SegmentKind::kCnot, 1, 0},
+                                          {SegmentKind::kSharedSingleQubit, 1, -1},
+                                          {SegmentKind::kPauliRotation, 1, -1},
+                                          {SegmentKind::kSharedSingleQubit, 1, -1},
+                                          {SegmentKind::kPauliRotation, 1, 0},
+                                          {SegmentKind::kSharedSingleQubit, 0, -1}};
   ASSERT_EQ(circuit.segments.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     SCOPED_TRACE("segment " + std::to_string(i));
@@ -204,9 +208,9 @@ TEST(LowerProgram, SegmentsGiveTheProgramsState) {
         const auto expected =
             reference_state(problem.program, input_row(problem, b), problem.weights,
                             problem.constants, initial_state_of(problem, b));
-        EXPECT_TRUE(ComplexNear(
-            run_segments(circuit, input_row(problem, b), initial_state_of(problem, b)), expected,
-            1e-12));
+        EXPECT_TRUE(
+            ComplexNear(run_segments(circuit, input_row(problem, b), initial_state_of(problem, b)),
+                        expected, 1e-12));
       }
     }
   }
@@ -245,8 +249,7 @@ TEST(AngleShift, MovesExactlyOneOperationsAngle) {
       // A per-sample angle carries the shift as its offset, on its segment only.
       int offsets = 0;
       for (const auto& segment : shifted.segments) {
-        if (segment.kind != SegmentKind::kPauliRotation ||
-            segment.source != ParamSource::kInput) {
+        if (segment.kind != SegmentKind::kPauliRotation || segment.source != ParamSource::kInput) {
           continue;
         }
         if (segment.angle_offset != 0.0) {
@@ -266,9 +269,8 @@ TEST(AngleShift, NoOperationIsTheUnshiftedLowering) {
   options.n_qubits = 2;
   const Problem problem = random_problem(77, options);
   const ExactCircuit plain = lower(problem);
-  for (const core::AngleShift shift :
-       {core::AngleShift{}, core::AngleShift{-1, 1.0},
-        core::AngleShift{problem.program.n_ops(), 1.0}}) {
+  for (const core::AngleShift shift : {core::AngleShift{}, core::AngleShift{-1, 1.0},
+                                       core::AngleShift{problem.program.n_ops(), 1.0}}) {
     const ExactCircuit shifted = lower(problem, shift);
     for (int64_t b = 0; b < problem.batch_size; ++b) {
       EXPECT_TRUE(ComplexNear(run_segments(shifted, input_row(problem, b), basis_state(4, 0)),

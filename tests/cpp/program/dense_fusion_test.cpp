@@ -155,8 +155,8 @@ TEST(DenseFusion, FusedCircuitGivesTheUnfusedState) {
     dense += CheckFusion(before, after);
     for (int64_t b = 0; b < problem.batch_size; ++b) {
       const auto psi = initial_state_of(problem, b);
-      const auto expected = reference_state(problem.program, input_row(problem, b),
-                                            problem.weights, problem.constants, psi);
+      const auto expected = reference_state(problem.program, input_row(problem, b), problem.weights,
+                                            problem.constants, psi);
       EXPECT_TRUE(ComplexNear(run_segments(before, input_row(problem, b), psi), expected, 1e-12));
       EXPECT_TRUE(ComplexNear(run_segments(after, input_row(problem, b), psi), expected, 1e-12));
     }
@@ -171,8 +171,8 @@ TEST(DenseFusion, KernelsGiveTheSameForwardAndAdjoint) {
     const std::vector<double> expected = reference_forward(problem);
     for (const core::IsaKernels* kernels : core::supported_kernels()) {
       for (const auto* set : {&kernels->double_blocked, &kernels->double_single}) {
-        SCOPED_TRACE(describe(*kernels) + ", lanes " + std::to_string(set->lanes) + ", n=" +
-                     std::to_string(problem.n_qubits()));
+        SCOPED_TRACE(describe(*kernels) + ", lanes " + std::to_string(set->lanes) +
+                     ", n=" + std::to_string(problem.n_qubits()));
         EXPECT_TRUE(AllClose(kernel_forward(before, problem, *set), expected, 1e-12));
         EXPECT_TRUE(AllClose(kernel_forward(after, problem, *set), expected, 1e-12));
         const auto [inputs_before, weights_before] = kernel_adjoint(before, problem, *set);
@@ -312,8 +312,8 @@ TEST(DenseFusion, FusesOnlyRunsThatCostMoreThanTheDenseProduct) {
   {
     const ExactCircuit two = circuit_of(2, {one_qubit(rng, 0), one_qubit(rng, 1)});
     EXPECT_EQ(kinds(fused(two)), (std::vector<SegmentKind>{kShared, kShared}));
-    const ExactCircuit three = circuit_of(2, {one_qubit(rng, 0), one_qubit(rng, 1),
-                                              one_qubit(rng, 0)});
+    const ExactCircuit three =
+        circuit_of(2, {one_qubit(rng, 0), one_qubit(rng, 1), one_qubit(rng, 0)});
     const ExactCircuit after = fused(three);
     EXPECT_EQ(kinds(after), std::vector<SegmentKind>{kDense});
     CheckFusion(three, after);

@@ -168,9 +168,9 @@ TEST(ProductStatePlan, WeightCoefficientsAreTheGradient) {
     const auto plan = plan_for(problem);
     if (plan == nullptr) continue;
     SCOPED_TRACE("n=" + std::to_string(problem.n_qubits()));
-    ASSERT_EQ(plan->weight_coefficients.size(),
-              plan->weight_indices.size() *
-                  static_cast<size_t>(plan->n_outputs * plan->n_features));
+    ASSERT_EQ(
+        plan->weight_coefficients.size(),
+        plan->weight_indices.size() * static_cast<size_t>(plan->n_outputs * plan->n_features));
     for (int64_t w = 0; w < static_cast<int64_t>(problem.weights.size()); ++w) {
       EXPECT_TRUE(AllClose(plan_weight_derivative(*plan, problem, w),
                            reference_weight_derivative(problem, w), 1e-12))
@@ -215,8 +215,8 @@ TEST(ProductStatePlan, ColumnsAndOffsets) {
 
 // A program of one problem, all tensors random.
 Problem tensors_for(const FlatProgram& program, bool probs = false) {
-  Problem problem = problem_of(program, 4, probs, probs ? std::vector<int64_t>{}
-                                                         : std::vector<int64_t>{1, 2, 3});
+  Problem problem =
+      problem_of(program, 4, probs, probs ? std::vector<int64_t>{} : std::vector<int64_t>{1, 2, 3});
   Rng rng(99);
   for (double& w : problem.weights) w = rng.uniform(-kPi, kPi);
   for (double& c : problem.constants) c = rng.uniform(-kPi, kPi);

@@ -70,8 +70,8 @@ std::vector<Problem> random_problems(bool entangler_runs) {
       options.encoding_layer = seed % 3 == 0;
       options.entangler_runs = entangler_runs;
       options.state_kind = seed % 2 == 0 ? StateKind::kComplex : StateKind::kNone;
-      problems.push_back(random_problem(7000 + 100 * n + seed + (entangler_runs ? 50 : 0),
-                                        options));
+      problems.push_back(
+          random_problem(7000 + 100 * n + seed + (entangler_runs ? 50 : 0), options));
     }
   }
   return problems;
@@ -81,12 +81,13 @@ std::vector<Problem> random_problems(bool entangler_runs) {
 
 TEST(SplitProductPrefix, HandWrittenCircuit) {
   FlatProgram program(3);
-  program.gate(Opcode::kH, 0)                       // prefix: before CNOT(0, 1)
-      .gate(Opcode::kCnot, 0, 1)                    // body
+  program
+      .gate(Opcode::kH, 0)                           // prefix: before CNOT(0, 1)
+      .gate(Opcode::kCnot, 0, 1)                     // body
       .rot(Opcode::kRx, 1, ParamSource::kWeight, 0)  // body: wire 1 is entangled
       .rot(Opcode::kRy, 2, ParamSource::kInput, 0)   // prefix: wire 2 not yet
-      .gate(Opcode::kCnot, 1, 2)                    // body
-      .gate(Opcode::kZ, 2);                         // body
+      .gate(Opcode::kCnot, 1, 2)                     // body
+      .gate(Opcode::kZ, 2);                          // body
   Problem problem = problem_of(program, 1, true);
   problem.weights = {0.4};
   problem.inputs = {1.1};
@@ -199,12 +200,10 @@ void ExpectValidTables(const ExactCircuit& circuit, const Segment<double>& segme
   for (int64_t j = 0; j < dim; ++j) {
     const auto e = basis_state(dim, j);
     // U^dagger U e_j = e_j, U U^dagger e_j = e_j
-    EXPECT_TRUE(ComplexNear(apply_table(circuit, segment, true,
-                                        apply_table(circuit, segment, false, e)),
-                            e, 0));
-    EXPECT_TRUE(ComplexNear(apply_table(circuit, segment, false,
-                                        apply_table(circuit, segment, true, e)),
-                            e, 0));
+    EXPECT_TRUE(ComplexNear(
+        apply_table(circuit, segment, true, apply_table(circuit, segment, false, e)), e, 0));
+    EXPECT_TRUE(ComplexNear(
+        apply_table(circuit, segment, false, apply_table(circuit, segment, true, e)), e, 0));
   }
   // As matrices: inverse = forward^T (real).
   Matrix forward(static_cast<size_t>(dim * dim)), backward(static_cast<size_t>(dim * dim));
@@ -236,10 +235,8 @@ ExactCircuit split_and_merge(const Problem& problem, ExactCircuit* before = null
 TEST(MergePermutations, RunOfFixedGatesIsTheirSignedPermutation) {
   // Fixed gates only, after a prefix of Hadamards: every wire pair and order.
   const std::vector<std::vector<int>> runs = {
-      {6, 0, 1, 7, 1, 2, 8, 0, 2, 6, 2, 1, 7, 0, 2},
-      {7, 0, 1, 7, 1, 0},
-      {8, 2, 0, 6, 1, 0, 7, 2, 1, 6, 0, 2},
-      {6, 1, 0, 6, 0, 1, 6, 1, 0},
+      {6, 0, 1, 7, 1, 2, 8, 0, 2, 6, 2, 1, 7, 0, 2}, {7, 0, 1, 7, 1, 0},
+      {8, 2, 0, 6, 1, 0, 7, 2, 1, 6, 0, 2},          {6, 1, 0, 6, 0, 1, 6, 1, 0},
       {7, 2, 0, 8, 0, 1, 7, 1, 2, 7, 0, 1},
   };
   int negative_signs = 0;
@@ -264,13 +261,12 @@ TEST(MergePermutations, RunOfFixedGatesIsTheirSignedPermutation) {
     ExpectValidTables(circuit, segment);
     for (int64_t j = 0; j < 8; ++j) {
       const auto expected = reference_state(gates, nullptr, {}, {}, basis_state(8, j));
-      EXPECT_TRUE(ComplexNear(apply_table(circuit, segment, false, basis_state(8, j)), expected,
-                              0))
+      EXPECT_TRUE(ComplexNear(apply_table(circuit, segment, false, basis_state(8, j)), expected, 0))
           << "basis state " << j;
     }
     for (int64_t k = 0; k < 8; ++k) {
-      negative_signs += circuit.permutation_signs[static_cast<size_t>(
-                            segment.permutation_offset + k)] < 0;
+      negative_signs +=
+          circuit.permutation_signs[static_cast<size_t>(segment.permutation_offset + k)] < 0;
     }
   }
   EXPECT_GT(negative_signs, 0);  // CZ's signs are exercised
@@ -322,13 +318,13 @@ TEST(MergePermutations, OneQubitSegmentsBetweenRunsMoveOutOfTheWay) {
   const Problem problem = problem_of(program, 1, true);
   ExactCircuit before;
   const ExactCircuit after = split_and_merge(problem, &before);
-  ASSERT_EQ(kinds(before), (std::vector<SegmentKind>{SegmentKind::kCnot, SegmentKind::kCnot,
-                                                     SegmentKind::kCnot, SegmentKind::kCnot,
-                                                     SegmentKind::kSharedSingleQubit,
-                                                     SegmentKind::kCnot}));
-  ASSERT_EQ(kinds(after), (std::vector<SegmentKind>{SegmentKind::kPermutation,
-                                                    SegmentKind::kSharedSingleQubit,
-                                                    SegmentKind::kPermutation}));
+  ASSERT_EQ(kinds(before),
+            (std::vector<SegmentKind>{SegmentKind::kCnot, SegmentKind::kCnot, SegmentKind::kCnot,
+                                      SegmentKind::kCnot, SegmentKind::kSharedSingleQubit,
+                                      SegmentKind::kCnot}));
+  ASSERT_EQ(kinds(after),
+            (std::vector<SegmentKind>{SegmentKind::kPermutation, SegmentKind::kSharedSingleQubit,
+                                      SegmentKind::kPermutation}));
   EXPECT_EQ(after.segments[1].bit0, 0);  // H on wire 2
   ExpectValidTables(after, after.segments[0]);
   ExpectValidTables(after, after.segments[2]);
