@@ -38,8 +38,8 @@ void run_forward(const CircuitEngine<Real>& engine, const BatchView<Deduced<Real
 template <class Real, class ParallelFor>
 void run_backward(const CircuitEngine<Real>& engine, DiffMethod method,
                   const BatchView<Deduced<Real>>& batch, const Deduced<Real>* grad_out,
-                  const BatchGradients<Deduced<Real>>& gradients,
-                  const Deduced<Real>* saved_state, ParallelFor&& parallel_for) {
+                  const BatchGradients<Deduced<Real>>& gradients, const Deduced<Real>* saved_state,
+                  ParallelFor&& parallel_for) {
   if (batch.batch_size == 0) return;
   const int64_t n_chunks = engine.n_chunks(batch.batch_size);
   std::vector<Real> partials;

@@ -7,3 +7,14 @@
 #else
 #define QMOE_HOST_DEVICE
 #endif
+
+// For the few small inline functions of types shared by every build (layouts,
+// readout widths): always inlined, so that no ISA's object emits an out-of-line copy
+// the linker could merge into another's, even in an unoptimised or sanitizer build.
+#if defined(__CUDACC__)
+#define QMOE_INLINE_ALWAYS __forceinline__
+#elif defined(__GNUC__)
+#define QMOE_INLINE_ALWAYS inline __attribute__((always_inline))
+#else
+#define QMOE_INLINE_ALWAYS inline
+#endif

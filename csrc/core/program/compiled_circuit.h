@@ -25,7 +25,7 @@ enum class SegmentKind : int32_t {
 };
 
 // The opcode of a fixed two-qubit segment (kCnot, kCz, kSwap), as math/fixed_two_qubit.h takes it.
-constexpr Opcode fixed_two_qubit_gate(SegmentKind kind) {
+QMOE_INLINE_ALWAYS constexpr Opcode fixed_two_qubit_gate(SegmentKind kind) {
   return kind == SegmentKind::kCnot ? Opcode::kCnot
          : kind == SegmentKind::kCz ? Opcode::kCz
                                     : Opcode::kSwap;

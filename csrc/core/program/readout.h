@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "qmoe/core/math/host_device.h"
+
 namespace qmoe::core {
 
 // A diagonal readout; masks are over basis-index bits (already mapped from wires).
@@ -15,7 +17,7 @@ struct ReadoutView {
 };
 
 // Values per sample: 2**n probabilities, or one expectation per mask.
-inline int64_t readout_width(const ReadoutView& readout, int n_qubits) {
+QMOE_INLINE_ALWAYS int64_t readout_width(const ReadoutView& readout, int n_qubits) {
   return readout.probs ? (int64_t{1} << n_qubits) : readout.n_masks;
 }
 

@@ -75,7 +75,9 @@ def main(arguments: list[str]) -> int:
     for path in objects:
         isa = OBJECT_NAME.search(str(path)).group(1)
         stray = stray_symbols(path, isa)
-        print(f"{path.name}: {len(exported_symbols(path))} exported, {len(stray)} outside isa_{isa}")
+        print(
+            f"{path.name}: {len(exported_symbols(path))} exported, {len(stray)} outside isa_{isa}"
+        )
         for symbol in stray:
             print(f"  outside the namespace: {symbol}")
         failed = failed or bool(stray)

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "qmoe/core/math/host_device.h"
+
 namespace qmoe::core {
 
 // The most samples a block holds: one cache line of float32.
@@ -20,14 +22,18 @@ struct DensityLayout {
   int n_qubits;
   int lane_bits;
 
-  int64_t lanes() const { return int64_t{1} << lane_bits; }
+  QMOE_INLINE_ALWAYS int64_t lanes() const { return int64_t{1} << lane_bits; }
   // Reals per plane.
-  int64_t count() const { return int64_t{1} << (2 * n_qubits + lane_bits); }
+  QMOE_INLINE_ALWAYS int64_t count() const { return int64_t{1} << (2 * n_qubits + lane_bits); }
   // Index stride of wire bit `bit` on the row side and on the column side.
-  int64_t row_stride(int bit) const { return int64_t{1} << (bit + n_qubits + lane_bits); }
-  int64_t column_stride(int bit) const { return int64_t{1} << (bit + lane_bits); }
+  QMOE_INLINE_ALWAYS int64_t row_stride(int bit) const {
+    return int64_t{1} << (bit + n_qubits + lane_bits);
+  }
+  QMOE_INLINE_ALWAYS int64_t column_stride(int bit) const {
+    return int64_t{1} << (bit + lane_bits);
+  }
   // Index of entry (r, c) of lane 0.
-  int64_t index(int64_t row, int64_t column) const {
+  QMOE_INLINE_ALWAYS int64_t index(int64_t row, int64_t column) const {
     return ((row << n_qubits) | column) << lane_bits;
   }
 };

@@ -60,6 +60,24 @@ inline void add_to_column(const Real* lanes, int64_t width, int64_t column, int6
 template <class Real, int Lanes>
 using LaneIndices = typename LaneTypes<Real, Lanes>::IntegerVector;
 
+// result[i] = (a ++ b)[indices[i]]: GCC's two-operand __builtin_shuffle; clang has
+// no shuffle with run-time indices, so it gets the element loop (which it vectorises
+// for these constant index vectors after inlining).
+template <class Real, int Lanes>
+inline LaneVector<Real, Lanes> shuffle_lanes(LaneVector<Real, Lanes> a, LaneVector<Real, Lanes> b,
+                                             LaneIndices<Real, Lanes> indices) {
+#if defined(__clang__)
+  LaneVector<Real, Lanes> result = a;
+  for (int i = 0; i < Lanes; ++i) {
+    const int k = static_cast<int>(indices[i]);
+    result[i] = k < Lanes ? a[k] : b[k - Lanes];
+  }
+  return result;
+#else
+  return __builtin_shuffle(a, b, indices);
+#endif
+}
+
 template <class Real, int Lanes>
 inline LaneIndices<Real, Lanes> pair_indices(int offset, int step) {
   LaneIndices<Real, Lanes> indices{};
@@ -73,8 +91,8 @@ inline void load_two_columns(const Real* rows, int64_t first, LaneVector<Real, L
                              LaneVector<Real, Lanes>& column1) {
   const auto low = load_lanes<Real, Lanes>(rows + first * 2);
   const auto high = load_lanes<Real, Lanes>(rows + first * 2 + Lanes);
-  column0 = __builtin_shuffle(low, high, pair_indices<Real, Lanes>(0, 2));
-  column1 = __builtin_shuffle(low, high, pair_indices<Real, Lanes>(1, 2));
+  column0 = shuffle_lanes<Real, Lanes>(low, high, pair_indices<Real, Lanes>(0, 2));
+  column1 = shuffle_lanes<Real, Lanes>(low, high, pair_indices<Real, Lanes>(1, 2));
 }
 
 // The inverse of load_two_columns.
@@ -89,8 +107,9 @@ inline void store_two_columns(LaneVector<Real, Lanes> column0, LaneVector<Real, 
     low[lane] = (lane / 2) + (lane % 2) * Lanes;
     high[lane] = (j / 2) + (j % 2) * Lanes;
   }
-  store_lanes<Real, Lanes>(rows + first * 2, __builtin_shuffle(column0, column1, low));
-  store_lanes<Real, Lanes>(rows + first * 2 + Lanes, __builtin_shuffle(column0, column1, high));
+  store_lanes<Real, Lanes>(rows + first * 2, shuffle_lanes<Real, Lanes>(column0, column1, low));
+  store_lanes<Real, Lanes>(rows + first * 2 + Lanes,
+                           shuffle_lanes<Real, Lanes>(column0, column1, high));
 }
 
 }  // namespace QMOE_ISA_TAG

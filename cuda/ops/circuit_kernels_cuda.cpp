@@ -1,0 +1,227 @@
+// CUDA kernels of the circuit operators: the call described and checked once by the
+// shared validation (csrc/ops/circuit_call.h), the program and readout packed by value
+// into the launch (cuda/kernels/device_program.h), the batch run by one launch per
+// direction on torch's current stream, workspaces from torch's caching allocator.
+// No host synchronisation, no cudaMalloc, no copy of device data to the host: the ops
+// can be captured in a CUDA graph and traced by torch.compile.
+//
+// Built into the operator library when torch has CUDA and nvcc is found (CMakeLists.txt);
+// otherwise compiled only, so that a compile error shows on every machine.
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros_like.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "qmoe/core/program/readout.h"
+#include "qmoe/cuda/kernels/device_program.h"
+#include "qmoe/cuda/kernels/statevector_kernels.h"
+#include "qmoe/cuda/kernels/weight_reduction.cuh"
+#include "qmoe/ops/circuit_call.h"
+
+namespace qmoe::ops {
+namespace {
+
+// What the CUDA backend runs today: the statevector engine, adjoint gradients, up to
+// kMaxThreadPerSampleQubits qubits. Anything else is refused by name, never run on
+// another engine in silence.
+void check_cuda_call(const char* op_name, const CircuitCall& call, const std::string& diff_method,
+                     bool backward) {
+  TORCH_CHECK_NOT_IMPLEMENTED(call.engine == core::EngineKind::kStatevector, op_name,
+                              ": programs with noise channels run on the CPU only for now (the "
+                              "CUDA density-matrix engine is not built yet); move the tensors "
+                              "to the CPU");
+  TORCH_CHECK_NOT_IMPLEMENTED(call.program.n_qubits <= cuda::kMaxThreadPerSampleQubits, op_name,
+                              ": n_qubits=", call.program.n_qubits,
+                              " on CUDA: the kernels hold "
+                              "up to ",
+                              cuda::kMaxThreadPerSampleQubits,
+                              " qubits for now; larger states run on the CPU");
+  TORCH_CHECK_NOT_IMPLEMENTED(!backward || diff_method == "adjoint", op_name, ": diff_method=\"",
+                              diff_method, "\" on CUDA: only \"adjoint\" is built for now");
+}
+
+void check_launch(const char* op_name, cudaError_t status) {
+  TORCH_CHECK(status == cudaSuccess, op_name, ": CUDA launch failed: ", cudaGetErrorString(status));
+}
+
+// The by-value launch description; ValueError for a program over its capacity.
+struct LaunchProgram {
+  cuda::DeviceProgram program;
+  cuda::DeviceReadout readout;
+};
+
+LaunchProgram launch_program(const char* op_name, const CircuitCall& call,
+                             c10::ArrayRef<double> constants, c10::IntArrayRef z_masks) {
+  try {
+    LaunchProgram launch;
+    launch.program = cuda::make_device_program(call.program, constants.data(),
+                                               static_cast<int64_t>(constants.size()));
+    if (call.probs) {
+      launch.readout = cuda::make_probs_readout();
+    } else {
+      const std::vector<int64_t> masks = core::index_masks_from_wires(
+          z_masks.data(), static_cast<int64_t>(z_masks.size()), call.program.n_qubits);
+      launch.readout = cuda::make_expval_readout(masks.data(), static_cast<int64_t>(masks.size()));
+    }
+    return launch;
+  } catch (const std::invalid_argument& error) {
+    TORCH_CHECK_VALUE(false, op_name, ": ", error.what());
+  }
+}
+
+template <class Real>
+cuda::SampleBatch<Real> sample_batch(const CircuitCall& call, const at::Tensor& inputs,
+                                     const at::Tensor& weights, const at::Tensor& initial_state) {
+  cuda::SampleBatch<Real> batch{};
+  batch.batch_size = call.batch.expect_int();
+  batch.inputs = inputs.const_data_ptr<Real>();
+  batch.n_input_columns = inputs.size(1);
+  batch.weights = weights.const_data_ptr<Real>();
+  batch.n_weights = weights.size(0);
+  batch.initial_state =
+      initial_state.defined() ? static_cast<const Real*>(initial_state.const_data_ptr()) : nullptr;
+  batch.initial_state_is_complex = call.initial_state_is_complex ? 1 : 0;
+  return batch;
+}
+
+at::Tensor contiguous_state(const std::optional<at::Tensor>& initial_state) {
+  return initial_state.has_value() ? initial_state->contiguous() : at::Tensor();
+}
+
+std::tuple<at::Tensor, at::Tensor> forward_cuda(const char* op_name, const at::Tensor& inputs_arg,
+                                                const at::Tensor& weights_arg,
+                                                const std::optional<at::Tensor>& initial_state_arg,
+                                                c10::IntArrayRef program,
+                                                c10::ArrayRef<double> constants, int64_t n_qubits,
+                                                c10::IntArrayRef z_masks, bool probs,
+                                                const std::string& diff_method, bool keep_state) {
+  const CircuitCall call = describe_call(op_name, inputs_arg, weights_arg, initial_state_arg,
+                                         program, constants, n_qubits, z_masks, probs, diff_method);
+  check_keep_state(op_name, call, keep_state);
+  check_cuda_call(op_name, call, diff_method, false);
+  const c10::cuda::CUDAGuard device_guard(inputs_arg.device());
+  const at::Tensor inputs = inputs_arg.contiguous();
+  const at::Tensor weights = weights_arg.contiguous();
+  const at::Tensor initial_state = contiguous_state(initial_state_arg);
+  const int64_t batch_size = call.batch.expect_int();
+  at::Tensor out = at::empty({batch_size, call.output_width}, inputs.options());
+  at::Tensor state = keep_state
+                         ? at::empty({batch_size, int64_t{1} << n_qubits, 2}, inputs.options())
+                         : at::empty({0}, inputs.options());
+  if (batch_size == 0) return {out, state};
+  const LaunchProgram launch = launch_program(op_name, call, constants, z_masks);
+  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit_forward_cuda", [&] {
+    cuda::StatevectorForwardArgs<scalar_t> args{};
+    args.batch = sample_batch<scalar_t>(call, inputs, weights, initial_state);
+    args.out = out.mutable_data_ptr<scalar_t>();
+    args.final_state = keep_state ? state.mutable_data_ptr<scalar_t>() : nullptr;
+    check_launch(op_name,
+                 cuda::launch_statevector_forward<scalar_t>(launch.program, launch.readout, args,
+                                                            c10::cuda::getCurrentCUDAStream()));
+  });
+  return {out, state};
+}
+
+std::tuple<at::Tensor, at::Tensor> circuit_forward_cuda(
+    const at::Tensor& inputs, const at::Tensor& weights,
+    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+    c10::string_view diff_method, bool keep_state) {
+  return forward_cuda("qmoe.circuit_forward", inputs, weights, initial_state, program, constants,
+                      n_qubits, z_masks, probs, std::string(diff_method), keep_state);
+}
+
+at::Tensor expval_cuda(const at::Tensor& inputs, const at::Tensor& weights,
+                       const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                       c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks,
+                       c10::string_view diff_method) {
+  return std::get<0>(forward_cuda("qmoe.expval", inputs, weights, initial_state, program, constants,
+                                  n_qubits, z_masks, false, std::string(diff_method), false));
+}
+
+at::Tensor probs_cuda(const at::Tensor& inputs, const at::Tensor& weights,
+                      const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
+                      c10::ArrayRef<double> constants, int64_t n_qubits,
+                      c10::string_view diff_method) {
+  return std::get<0>(forward_cuda("qmoe.probs", inputs, weights, initial_state, program, constants,
+                                  n_qubits, {}, true, std::string(diff_method), false));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
+    const at::Tensor& grad_out_arg, const at::Tensor& inputs_arg, const at::Tensor& weights_arg,
+    const std::optional<at::Tensor>& initial_state_arg, c10::IntArrayRef program,
+    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
+    c10::string_view diff_method_arg, std::array<bool, 3> output_mask,
+    const std::optional<at::Tensor>& final_state_arg) {
+  const std::string diff_method(diff_method_arg);
+  const char* op_name = "qmoe.circuit_backward";
+  const CircuitCall call = describe_call(op_name, inputs_arg, weights_arg, initial_state_arg,
+                                         program, constants, n_qubits, z_masks, probs, diff_method);
+  check_grad_out(op_name, call, inputs_arg, grad_out_arg);
+  check_cuda_call(op_name, call, diff_method, true);
+  TORCH_CHECK_VALUE(grad_out_arg.device() == inputs_arg.device(), op_name,
+                    ": grad_out must be on the device of inputs (", inputs_arg.device(), "), got ",
+                    grad_out_arg.device());
+  const c10::cuda::CUDAGuard device_guard(inputs_arg.device());
+  const int64_t batch_size = call.batch.expect_int();
+  const at::Tensor grad_out = grad_out_arg.contiguous();
+  const at::Tensor inputs = inputs_arg.contiguous();
+  const at::Tensor weights = weights_arg.contiguous();
+  const at::Tensor initial_state = contiguous_state(initial_state_arg);
+  const at::Tensor final_state = check_final_state(op_name, call, final_state_arg, inputs);
+  TORCH_CHECK_VALUE(!final_state.defined() || final_state.device() == inputs.device(), op_name,
+                    ": final_state must be on the device of inputs (", inputs.device(), "), got ",
+                    final_state.device());
+
+  at::Tensor grad_inputs = at::zeros_like(inputs);
+  at::Tensor grad_weights = at::zeros_like(weights);
+  at::Tensor grad_state =
+      initial_state.defined() ? at::zeros_like(initial_state) : at::empty({0}, inputs.options());
+  if (batch_size == 0) return {grad_inputs, grad_weights, grad_state};
+  const bool want_state = output_mask[2] && initial_state.defined();
+  const bool want_weights = output_mask[1] && weights.size(0) > 0;
+  const LaunchProgram launch = launch_program(op_name, call, constants, z_masks);
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit_backward_cuda", [&] {
+    // Each sample writes its own row of weight partials; a second, deterministic pass
+    // sums them in a fixed order (no float atomics: the same bits on every run).
+    at::Tensor weight_partials =
+        want_weights ? at::empty({batch_size, weights.size(0)}, inputs.options()) : at::Tensor();
+    cuda::StatevectorAdjointArgs<scalar_t> args{};
+    args.batch = sample_batch<scalar_t>(call, inputs, weights, initial_state);
+    args.grad_out = grad_out.const_data_ptr<scalar_t>();
+    args.saved_state = final_state.defined() ? final_state.const_data_ptr<scalar_t>() : nullptr;
+    args.grad_inputs = output_mask[0] ? grad_inputs.mutable_data_ptr<scalar_t>() : nullptr;
+    args.weight_partials = want_weights ? weight_partials.mutable_data_ptr<scalar_t>() : nullptr;
+    args.grad_state = want_state ? static_cast<scalar_t*>(grad_state.mutable_data_ptr()) : nullptr;
+    check_launch(op_name, cuda::launch_statevector_adjoint<scalar_t>(launch.program, launch.readout,
+                                                                     args, stream));
+    if (want_weights) {
+      at::Tensor workspace =
+          at::empty({cuda::weight_reduction_workspace_length(batch_size, weights.size(0))},
+                    inputs.options().dtype(at::kDouble));
+      check_launch(op_name, cuda::launch_weight_reduction<scalar_t>(
+                                weight_partials.const_data_ptr<scalar_t>(), batch_size,
+                                weights.size(0), workspace.mutable_data_ptr<double>(),
+                                grad_weights.mutable_data_ptr<scalar_t>(), stream));
+    }
+  });
+  return {grad_inputs, grad_weights, grad_state};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(qmoe, CUDA, m) {
+  m.impl("expval", &expval_cuda);
+  m.impl("probs", &probs_cuda);
+  m.impl("circuit_forward", &circuit_forward_cuda);
+  m.impl("circuit_backward", &backward_cuda);
+}
+
+}  // namespace qmoe::ops
