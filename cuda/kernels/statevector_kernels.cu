@@ -1,13 +1,14 @@
 // The __global__ wrappers of the thread-per-sample statevector bodies
-// (statevector_sample.cuh) for each state bucket and precision, the two reduction
-// kernels (weight_reduction.cuh), and their launchers (statevector_kernels.h).
-// The wrappers only turn blockIdx/threadIdx into a ThreadIndex: everything else is
-// the body the host emulation tests.
+// (statevector_sample.cuh, statevector_shift_sample.cuh) for each state bucket and precision, the
+// two reduction kernels (weight_reduction.cuh), and their launchers (statevector_kernels.h). The
+// wrappers only turn blockIdx/threadIdx into a ThreadIndex: everything else is the body the host
+// emulation tests.
 #include <stdexcept>
 #include <string>
 
 #include "qmoe/cuda/kernels/statevector_kernels.h"
 #include "qmoe/cuda/kernels/statevector_sample.cuh"
+#include "qmoe/cuda/kernels/statevector_shift_sample.cuh"
 #include "qmoe/cuda/kernels/weight_reduction.cuh"
 
 namespace qmoe::cuda {
@@ -34,6 +35,14 @@ __global__ void __launch_bounds__(kSampleBlockSize)
                                const __grid_constant__ DeviceReadout readout,
                                const __grid_constant__ StatevectorAdjointArgs<Real> args) {
   statevector_adjoint_thread<Real, MaxQubits>(this_thread(), program, readout, args);
+}
+
+template <class Real, int MaxQubits>
+__global__ void __launch_bounds__(kSampleBlockSize)
+    statevector_parameter_shift_kernel(const __grid_constant__ DeviceProgram program,
+                                       const __grid_constant__ DeviceReadout readout,
+                                       const __grid_constant__ StatevectorAdjointArgs<Real> args) {
+  statevector_parameter_shift_thread<Real, MaxQubits>(this_thread(), program, readout, args);
 }
 
 template <class Real>
@@ -128,6 +137,35 @@ cudaError_t launch_statevector_adjoint(const DeviceProgram& program, const Devic
 }
 
 template <class Real>
+cudaError_t launch_statevector_parameter_shift(const DeviceProgram& program,
+                                               const DeviceReadout& readout,
+                                               const StatevectorAdjointArgs<Real>& args,
+                                               cudaStream_t stream) {
+  const int bucket = thread_per_sample_bucket(program.n_qubits);
+  if (args.batch.batch_size == 0) return cudaSuccess;
+  const dim3 grid = sample_grid(args.batch.batch_size);
+  switch (bucket) {
+    case 4:
+      statevector_parameter_shift_kernel<Real, 4>
+          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
+      break;
+    case 6:
+      statevector_parameter_shift_kernel<Real, 6>
+          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
+      break;
+    case 8:
+      statevector_parameter_shift_kernel<Real, 8>
+          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
+      break;
+    default:
+      statevector_parameter_shift_kernel<Real, 10>
+          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+template <class Real>
 cudaError_t launch_weight_reduction(const Real* weight_partials, int64_t batch_size,
                                     int64_t n_weights, double* workspace, Real* grad_weights,
                                     cudaStream_t stream) {
@@ -160,6 +198,13 @@ template cudaError_t launch_statevector_adjoint<float>(const DeviceProgram&, con
 template cudaError_t launch_statevector_adjoint<double>(const DeviceProgram&, const DeviceReadout&,
                                                         const StatevectorAdjointArgs<double>&,
                                                         cudaStream_t);
+template cudaError_t launch_statevector_parameter_shift<float>(const DeviceProgram&,
+                                                               const DeviceReadout&,
+                                                               const StatevectorAdjointArgs<float>&,
+                                                               cudaStream_t);
+template cudaError_t launch_statevector_parameter_shift<double>(
+    const DeviceProgram&, const DeviceReadout&, const StatevectorAdjointArgs<double>&,
+    cudaStream_t);
 template cudaError_t launch_weight_reduction<float>(const float*, int64_t, int64_t, double*, float*,
                                                     cudaStream_t);
 template cudaError_t launch_weight_reduction<double>(const double*, int64_t, int64_t, double*,

@@ -45,6 +45,16 @@ cudaError_t launch_statevector_adjoint(const DeviceProgram& program, const Devic
                                        const StatevectorAdjointArgs<Real>& args,
                                        cudaStream_t stream);
 
+// The parameter-shift rule per sample (statevector_shift_sample.cuh): two shifted
+// runs of the circuit per target angle, grad_inputs (+=) and weight_partials rows
+// as the adjoint gives them; grad_state from one adjoint sweep (from
+// args.saved_state when set). The same arguments as the adjoint launch.
+template <class Real>
+cudaError_t launch_statevector_parameter_shift(const DeviceProgram& program,
+                                               const DeviceReadout& readout,
+                                               const StatevectorAdjointArgs<Real>& args,
+                                               cudaStream_t stream);
+
 // grad_weights[w] = sum over samples of weight_partials[b, w], deterministically.
 // `workspace`: weight_reduction_workspace_length(batch_size, n_weights) doubles.
 template <class Real>
@@ -64,6 +74,11 @@ extern template cudaError_t launch_statevector_adjoint<float>(const DeviceProgra
                                                               const StatevectorAdjointArgs<float>&,
                                                               cudaStream_t);
 extern template cudaError_t launch_statevector_adjoint<double>(
+    const DeviceProgram&, const DeviceReadout&, const StatevectorAdjointArgs<double>&,
+    cudaStream_t);
+extern template cudaError_t launch_statevector_parameter_shift<float>(
+    const DeviceProgram&, const DeviceReadout&, const StatevectorAdjointArgs<float>&, cudaStream_t);
+extern template cudaError_t launch_statevector_parameter_shift<double>(
     const DeviceProgram&, const DeviceReadout&, const StatevectorAdjointArgs<double>&,
     cudaStream_t);
 extern template cudaError_t launch_weight_reduction<float>(const float*, int64_t, int64_t, double*,

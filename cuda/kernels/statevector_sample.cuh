@@ -306,17 +306,34 @@ QMOE_HOST_DEVICE inline void load_initial_state(const SampleBatch<Real>& batch, 
   for (int k = 0; k < dim; ++k) psi[k] = Complex<Real>{row[k], 0};
 }
 
+// One operation's angle moved by `offset` (a parameter-shift evaluation); operation
+// -1 moves none. The offset is added in double and the half angle rounded once to
+// Real, as the CPU engine's shifted circuits do (compiled_circuit.h, AngleShift): a
+// float kernel loses no more than the rounding of its cos and sin.
+struct AngleOffset {
+  int operation = -1;
+  double offset = 0.0;
+};
+
+template <class Real>
+QMOE_HOST_DEVICE inline HalfAngle<Real> shifted_half_angle(Real angle, double offset) {
+  const HalfAngle<double> half = half_angle(static_cast<double>(angle) + offset);
+  return HalfAngle<Real>{static_cast<Real>(half.cos_half), static_cast<Real>(half.sin_half)};
+}
+
+// psi <- U psi, the program with the sample's angles (and `shift` applied).
 template <class Real>
 QMOE_HOST_DEVICE inline void run_program(const DeviceProgram& program,
                                          const SampleBatch<Real>& batch, int64_t sample,
-                                         Complex<Real>* psi) {
+                                         Complex<Real>* psi, AngleOffset shift = {}) {
   const Real* inputs = input_row(batch, sample);
   for (int i = 0; i < program.n_ops; ++i) {
     const PackedOp op = program.ops[i];
-    const HalfAngle<Real> half =
-        is_rotation(static_cast<Opcode>(op.opcode))
-            ? half_angle(operation_angle(program, op, inputs, batch.weights))
-            : HalfAngle<Real>{1, 0};
+    HalfAngle<Real> half{1, 0};
+    if (is_rotation(static_cast<Opcode>(op.opcode))) {
+      const Real angle = operation_angle(program, op, inputs, batch.weights);
+      half = i == shift.operation ? shifted_half_angle(angle, shift.offset) : half_angle(angle);
+    }
     apply_operation(op, program.n_qubits, half, false, psi);
   }
 }
@@ -342,23 +359,38 @@ QMOE_HOST_DEVICE inline void write_readout(const DeviceReadout& readout, int dim
   }
 }
 
-// lambda = D psi, D = sum_j grad_out[j] O_j the readout folded with the incoming
-// gradient: diagonal, so one reverse sweep serves every output.
+// D_kk for D = sum_j grad_out[j] O_j, the readout folded with the incoming gradient
+// (diagonal: every O_j is).
+template <class Real>
+QMOE_HOST_DEVICE inline Real folded_diagonal(const DeviceReadout& readout, const Real* grad_row,
+                                             int k) {
+  if (readout.probs) return grad_row[k];
+  Real d = 0;
+  for (int m = 0; m < readout.n_masks; ++m) {
+    d += core::parity_sign<Real>(k, readout.index_masks[m]) * grad_row[m];
+  }
+  return d;
+}
+
+// lambda = D psi: one reverse sweep serves every output.
 template <class Real>
 QMOE_HOST_DEVICE inline void fold_readout(const DeviceReadout& readout, int dim,
                                           const Real* grad_row, const Complex<Real>* psi,
                                           Complex<Real>* lambda) {
   for (int k = 0; k < dim; ++k) {
-    Real d = 0;
-    if (readout.probs) {
-      d = grad_row[k];
-    } else {
-      for (int m = 0; m < readout.n_masks; ++m) {
-        d += core::parity_sign<Real>(k, readout.index_masks[m]) * grad_row[m];
-      }
-    }
+    const Real d = folded_diagonal(readout, grad_row, k);
     lambda[k] = Complex<Real>{d * psi[k].re, d * psi[k].im};
   }
+}
+
+// <psi|D|psi> = sum_j grad_out[j] <O_j>: the readout contracted with the incoming
+// gradient, without the width-long readout row.
+template <class Real>
+QMOE_HOST_DEVICE inline Real contract_readout(const DeviceReadout& readout, int dim,
+                                              const Real* grad_row, const Complex<Real>* psi) {
+  Real sum = 0;
+  for (int k = 0; k < dim; ++k) sum += folded_diagonal(readout, grad_row, k) * probability(psi[k]);
+  return sum;
 }
 
 template <class Real, int MaxQubits>
@@ -383,13 +415,14 @@ QMOE_HOST_DEVICE inline void forward_sample(const DeviceProgram& program,
 // One reverse sweep (the adjoint method): from the final state (saved, or rerun)
 // and lambda = D psi, undo each operation on both, taking each trainable angle's
 // gradient on the way; what is left of lambda gives the initial state's gradient.
-template <class Real, int MaxQubits>
-QMOE_HOST_DEVICE inline void adjoint_sample(const DeviceProgram& program,
-                                            const DeviceReadout& readout,
-                                            const StatevectorAdjointArgs<Real>& args,
-                                            int64_t sample) {
-  Complex<Real> psi[1 << MaxQubits];
-  Complex<Real> lambda[1 << MaxQubits];
+// psi and lambda: the caller's 2**n-amplitude buffers (their contents are not read),
+// so a body that needs a state before the sweep lends it instead of adding a third
+// to its stack frame.
+template <class Real>
+QMOE_HOST_DEVICE inline void adjoint_sweep(const DeviceProgram& program,
+                                           const DeviceReadout& readout,
+                                           const StatevectorAdjointArgs<Real>& args, int64_t sample,
+                                           Complex<Real>* psi, Complex<Real>* lambda) {
   const SampleBatch<Real>& batch = args.batch;
   const int n = program.n_qubits;
   const int dim = 1 << n;
@@ -444,6 +477,16 @@ QMOE_HOST_DEVICE inline void adjoint_sample(const DeviceProgram& program,
     Real* row = args.grad_state + sample * dim;
     for (int k = 0; k < dim; ++k) row[k] = 2 * lambda[k].re;
   }
+}
+
+template <class Real, int MaxQubits>
+QMOE_HOST_DEVICE inline void adjoint_sample(const DeviceProgram& program,
+                                            const DeviceReadout& readout,
+                                            const StatevectorAdjointArgs<Real>& args,
+                                            int64_t sample) {
+  Complex<Real> psi[1 << MaxQubits];
+  Complex<Real> lambda[1 << MaxQubits];
+  adjoint_sweep(program, readout, args, sample, psi, lambda);
 }
 
 }  // namespace statevector

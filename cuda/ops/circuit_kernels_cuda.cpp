@@ -23,15 +23,15 @@
 #include "qmoe/cuda/kernels/statevector_kernels.h"
 #include "qmoe/cuda/kernels/weight_reduction.cuh"
 #include "qmoe/ops/circuit_call.h"
+#include "qmoe/ops/forward_entries.h"
 
 namespace qmoe::ops {
 namespace {
 
-// What the CUDA backend runs today: the statevector engine, adjoint gradients, up to
-// kMaxThreadPerSampleQubits qubits. Anything else is refused by name, never run on
-// another engine in silence.
-void check_cuda_call(const char* op_name, const CircuitCall& call, const std::string& diff_method,
-                     bool backward) {
+// What the CUDA backend runs today: the statevector engine (adjoint or parameter-shift
+// gradients), up to kMaxThreadPerSampleQubits qubits. Anything else is refused by
+// name, never run on another engine in silence.
+void check_cuda_call(const char* op_name, const CircuitCall& call) {
   TORCH_CHECK_NOT_IMPLEMENTED(call.engine == core::EngineKind::kStatevector, op_name,
                               ": programs with noise channels run on the CPU only for now (the "
                               "CUDA density-matrix engine is not built yet); move the tensors "
@@ -42,8 +42,6 @@ void check_cuda_call(const char* op_name, const CircuitCall& call, const std::st
                               "up to ",
                               cuda::kMaxThreadPerSampleQubits,
                               " qubits for now; larger states run on the CPU");
-  TORCH_CHECK_NOT_IMPLEMENTED(!backward || diff_method == "adjoint", op_name, ": diff_method=\"",
-                              diff_method, "\" on CUDA: only \"adjoint\" is built for now");
 }
 
 void check_launch(const char* op_name, cudaError_t status) {
@@ -104,7 +102,7 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const char* op_name, const at::T
   const CircuitCall call = describe_call(op_name, inputs_arg, weights_arg, initial_state_arg,
                                          program, constants, n_qubits, z_masks, probs, diff_method);
   check_keep_state(op_name, call, keep_state);
-  check_cuda_call(op_name, call, diff_method, false);
+  check_cuda_call(op_name, call);
   const c10::cuda::CUDAGuard device_guard(inputs_arg.device());
   const at::Tensor inputs = inputs_arg.contiguous();
   const at::Tensor weights = weights_arg.contiguous();
@@ -128,31 +126,6 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const char* op_name, const at::T
   return {out, state};
 }
 
-std::tuple<at::Tensor, at::Tensor> circuit_forward_cuda(
-    const at::Tensor& inputs, const at::Tensor& weights,
-    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-    c10::string_view diff_method, bool keep_state) {
-  return forward_cuda("qmoe.circuit_forward", inputs, weights, initial_state, program, constants,
-                      n_qubits, z_masks, probs, std::string(diff_method), keep_state);
-}
-
-at::Tensor expval_cuda(const at::Tensor& inputs, const at::Tensor& weights,
-                       const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-                       c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks,
-                       c10::string_view diff_method) {
-  return std::get<0>(forward_cuda("qmoe.expval", inputs, weights, initial_state, program, constants,
-                                  n_qubits, z_masks, false, std::string(diff_method), false));
-}
-
-at::Tensor probs_cuda(const at::Tensor& inputs, const at::Tensor& weights,
-                      const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-                      c10::ArrayRef<double> constants, int64_t n_qubits,
-                      c10::string_view diff_method) {
-  return std::get<0>(forward_cuda("qmoe.probs", inputs, weights, initial_state, program, constants,
-                                  n_qubits, {}, true, std::string(diff_method), false));
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
     const at::Tensor& grad_out_arg, const at::Tensor& inputs_arg, const at::Tensor& weights_arg,
     const std::optional<at::Tensor>& initial_state_arg, c10::IntArrayRef program,
@@ -164,7 +137,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
   const CircuitCall call = describe_call(op_name, inputs_arg, weights_arg, initial_state_arg,
                                          program, constants, n_qubits, z_masks, probs, diff_method);
   check_grad_out(op_name, call, inputs_arg, grad_out_arg);
-  check_cuda_call(op_name, call, diff_method, true);
+  check_cuda_call(op_name, call);
   TORCH_CHECK_VALUE(grad_out_arg.device() == inputs_arg.device(), op_name,
                     ": grad_out must be on the device of inputs (", inputs_arg.device(), "), got ",
                     grad_out_arg.device());
@@ -186,6 +159,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
   if (batch_size == 0) return {grad_inputs, grad_weights, grad_state};
   const bool want_state = output_mask[2] && initial_state.defined();
   const bool want_weights = output_mask[1] && weights.size(0) > 0;
+  const bool parameter_shift =
+      core::parse_diff_method(diff_method) == core::DiffMethod::kParameterShift;
   const LaunchProgram launch = launch_program(op_name, call, constants, z_masks);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "qmoe_circuit_backward_cuda", [&] {
@@ -200,8 +175,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
     args.grad_inputs = output_mask[0] ? grad_inputs.mutable_data_ptr<scalar_t>() : nullptr;
     args.weight_partials = want_weights ? weight_partials.mutable_data_ptr<scalar_t>() : nullptr;
     args.grad_state = want_state ? static_cast<scalar_t*>(grad_state.mutable_data_ptr()) : nullptr;
-    check_launch(op_name, cuda::launch_statevector_adjoint<scalar_t>(launch.program, launch.readout,
-                                                                     args, stream));
+    // The same arguments either way: parameter shift takes the initial-state gradient
+    // from one adjoint sweep (amplitudes have no shift rule).
+    check_launch(op_name, parameter_shift ? cuda::launch_statevector_parameter_shift<scalar_t>(
+                                                launch.program, launch.readout, args, stream)
+                                          : cuda::launch_statevector_adjoint<scalar_t>(
+                                                launch.program, launch.readout, args, stream));
     if (want_weights) {
       at::Tensor workspace =
           at::empty({cuda::weight_reduction_workspace_length(batch_size, weights.size(0))},
@@ -218,9 +197,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
 }  // namespace
 
 TORCH_LIBRARY_IMPL(qmoe, CUDA, m) {
-  m.impl("expval", &expval_cuda);
-  m.impl("probs", &probs_cuda);
-  m.impl("circuit_forward", &circuit_forward_cuda);
+  m.impl("expval", &expval_entry<&forward_cuda>);
+  m.impl("probs", &probs_entry<&forward_cuda>);
+  m.impl("circuit_forward", &circuit_forward_entry<&forward_cuda>);
   m.impl("circuit_backward", &backward_cuda);
 }
 

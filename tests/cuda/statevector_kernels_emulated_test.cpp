@@ -2,7 +2,8 @@
 // weight_reduction.cuh), compiled by g++ and run through the host emulation of their
 // launch (launch_emulation.h), against independent float64 references on fresh
 // random circuits: the dense simulator of test_support.h for the forward pass and
-// the final state, the CPU engine in double for the adjoint gradients, and central
+// the final state, the CPU engine in double for the adjoint and parameter-shift
+// gradients (and the emulated adjoint for the parameter shift), and central
 // differences of the dense simulator for the gradient conventions.
 //
 // Every emulated launch covers the batch with whole blocks and fills every output
@@ -21,6 +22,7 @@
 #include "qmoe/core/program/readout.h"
 #include "qmoe/cuda/kernels/device_program.h"
 #include "qmoe/cuda/kernels/statevector_sample.cuh"
+#include "qmoe/cuda/kernels/statevector_shift_sample.cuh"
 #include "qmoe/cuda/kernels/weight_reduction.cuh"
 #include "test_support.h"
 
@@ -178,12 +180,22 @@ struct AdjointResult {
   std::vector<Real> state;            // like the initial state; empty without one
 };
 
+// The gradients a backward launch is asked for (a null pointer for the others).
+struct Requested {
+  bool inputs = true;
+  bool weights = true;
+  bool state = true;
+};
+
+// The adjoint launch, or the parameter-shift launch (the same arguments).
 // `saved_state`: a forward's final states, or null (the sweep reruns the circuit).
 // `input_offset`: what grad_inputs holds before the call (the kernel adds to it).
 template <class Real, int MaxQubits>
-AdjointResult<Real> emulated_adjoint(const Problem& problem, const LaunchShape& shape,
-                                     const std::vector<Real>* saved_state = nullptr,
-                                     const ReductionShape& reduction = {}, Real input_offset = 0) {
+AdjointResult<Real> emulated_backward(DiffMethod method, const Problem& problem,
+                                      const LaunchShape& shape,
+                                      const std::vector<Real>* saved_state = nullptr,
+                                      const ReductionShape& reduction = {}, Real input_offset = 0,
+                                      const Requested& requested = {}) {
   const DeviceTensors<Real> tensors(problem);
   const cuda::DeviceProgram program = device_program_of(problem);
   const cuda::DeviceReadout readout = readout_of(problem);
@@ -191,8 +203,8 @@ AdjointResult<Real> emulated_adjoint(const Problem& problem, const LaunchShape& 
   const size_t rows = static_cast<size_t>(grid) * shape.block_dim;
   const size_t batch = static_cast<size_t>(problem.batch_size);
   const size_t columns = static_cast<size_t>(problem.n_input_columns);
-  const size_t n_weights = problem.weights.size();
-  const bool has_state = problem.state_kind != StateKind::kNone;
+  const size_t n_weights = requested.weights ? problem.weights.size() : 0;
+  const bool has_state = requested.state && problem.state_kind != StateKind::kNone;
   const size_t state_row = static_cast<size_t>(problem.state_row());
 
   AdjointResult<Real> result;
@@ -205,16 +217,29 @@ AdjointResult<Real> emulated_adjoint(const Problem& problem, const LaunchShape& 
   args.batch = tensors.batch;
   args.grad_out = tensors.grad_out.data();
   args.saved_state = saved_state == nullptr ? nullptr : saved_state->data();
-  args.grad_inputs = columns == 0 ? nullptr : result.inputs.data();
+  args.grad_inputs = columns == 0 || !requested.inputs ? nullptr : result.inputs.data();
   args.weight_partials = n_weights == 0 ? nullptr : result.weight_partials.data();
   args.grad_state = has_state ? result.state.data() : nullptr;
   emulation::launch(
       grid, shape.block_dim,
       [&](const cuda::ThreadIndex& thread) {
-        cuda::statevector_adjoint_thread<Real, MaxQubits>(thread, program, readout, args);
+        if (method == DiffMethod::kParameterShift) {
+          cuda::statevector_parameter_shift_thread<Real, MaxQubits>(thread, program, readout, args);
+        } else {
+          cuda::statevector_adjoint_thread<Real, MaxQubits>(thread, program, readout, args);
+        }
       },
       shape.order, shape.seed);
 
+  // Not asked for: left as the caller had it.
+  if (!requested.inputs) {
+    for (size_t i = 0; i < batch * columns; ++i) {
+      if (result.inputs[i] != input_offset) {
+        ADD_FAILURE() << "grad_inputs (not requested): element " << i << " was written";
+        break;
+      }
+    }
+  }
   EXPECT_TRUE(Untouched(result.inputs, batch * columns, "grad_inputs"));
   EXPECT_TRUE(Untouched(result.weight_partials, batch * n_weights, "weight_partials"));
   EXPECT_TRUE(Untouched(result.state, batch * state_row, "grad_state"));
@@ -224,6 +249,24 @@ AdjointResult<Real> emulated_adjoint(const Problem& problem, const LaunchShape& 
   result.weights = emulated_reduction(result.weight_partials, problem.batch_size,
                                       static_cast<int64_t>(n_weights), reduction);
   return result;
+}
+
+template <class Real, int MaxQubits>
+AdjointResult<Real> emulated_adjoint(const Problem& problem, const LaunchShape& shape,
+                                     const std::vector<Real>* saved_state = nullptr,
+                                     const ReductionShape& reduction = {}, Real input_offset = 0) {
+  return emulated_backward<Real, MaxQubits>(DiffMethod::kAdjoint, problem, shape, saved_state,
+                                            reduction, input_offset);
+}
+
+template <class Real, int MaxQubits>
+AdjointResult<Real> emulated_parameter_shift(const Problem& problem, const LaunchShape& shape,
+                                             const std::vector<Real>* saved_state = nullptr,
+                                             const ReductionShape& reduction = {},
+                                             Real input_offset = 0,
+                                             const Requested& requested = {}) {
+  return emulated_backward<Real, MaxQubits>(DiffMethod::kParameterShift, problem, shape,
+                                            saved_state, reduction, input_offset, requested);
 }
 
 // ---- references --------------------------------------------------------------------------
@@ -486,6 +529,195 @@ TEST(EmulatedStatevector, PaddingThreadsWriteNothingAndInputGradientsAccumulate)
   for (double& x : shifted) x += 0.5;
   EXPECT_TRUE(AllClose(result.inputs, shifted, kDoubleTolerance));
   EXPECT_TRUE(AllClose(result.state, expected.state, kDoubleTolerance));
+}
+
+// ---- parameter shift ---------------------------------------------------------------------
+
+// The CPU engine's parameter shift in double (baseline instruction set).
+Gradients<double> cpu_shift_gradients(const Problem& problem) {
+  return Harness<double>(problem, core::baseline_kernels()).backward(DiffMethod::kParameterShift);
+}
+
+// The parameter-shift launch against the CPU engine's parameter shift, and (float64)
+// against the adjoint launch on the same problem.
+template <class Real, int MaxQubits>
+void expect_shift_matches(const Problem& problem, const Gradients<double>& expected,
+                          const LaunchShape& shape) {
+  SCOPED_TRACE(std::string(precision_name(sizeof(Real))) + ", bucket " + std::to_string(MaxQubits) +
+               ", block " + std::to_string(shape.block_dim));
+  const double tol = tolerance<Real>();
+  const AdjointResult<Real> shift = emulated_parameter_shift<Real, MaxQubits>(problem, shape);
+  EXPECT_TRUE(AllClose(shift.inputs, expected.inputs, tol, tol)) << "input gradients";
+  EXPECT_TRUE(AllClose(shift.weights, expected.weights, tol, tol)) << "weight gradients";
+  EXPECT_TRUE(AllClose(shift.state, expected.state, tol, tol)) << "initial-state gradient";
+  const AdjointResult<Real> adjoint = emulated_adjoint<Real, MaxQubits>(problem, shape);
+  EXPECT_TRUE(AllClose(shift.inputs, adjoint.inputs, tol, tol)) << "inputs vs adjoint launch";
+  EXPECT_TRUE(AllClose(shift.weight_partials, adjoint.weight_partials, tol, tol))
+      << "weight partials vs adjoint launch";
+  EXPECT_TRUE(AllClose(shift.weights, adjoint.weights, tol, tol)) << "weights vs adjoint launch";
+  EXPECT_TRUE(AllClose(shift.state, adjoint.state, tol, tol)) << "state vs adjoint launch";
+}
+
+template <int MaxQubits>
+void check_bucket_parameter_shift() {
+  double largest_input = 0, largest_weight = 0, largest_state = 0;
+  for (const auto& [seed, problem] : bucket_problems<MaxQubits>()) {
+    SCOPED_TRACE(describe_problem(problem, seed));
+    const Gradients<double> expected = cpu_shift_gradients(problem);
+    // The CPU engine's two methods agree: the reference is no artefact of one of them.
+    const Gradients<double> adjoint = cpu_gradients(problem);
+    ASSERT_TRUE(AllClose(expected.inputs, adjoint.inputs, kDoubleTolerance, kDoubleTolerance));
+    ASSERT_TRUE(AllClose(expected.weights, adjoint.weights, kDoubleTolerance, kDoubleTolerance));
+    largest_input = std::max(largest_input, max_abs(expected.inputs));
+    largest_weight = std::max(largest_weight, max_abs(expected.weights));
+    largest_state = std::max(largest_state, max_abs(expected.state));
+    const LaunchShape shape{seed % 2 == 0 ? 16u : 8u, ThreadOrder::kShuffled, seed};
+    expect_shift_matches<double, MaxQubits>(problem, expected, shape);
+    expect_shift_matches<float, MaxQubits>(problem, expected, shape);
+  }
+  EXPECT_GT(largest_input, 0.1);
+  EXPECT_GT(largest_weight, 0.1);
+  EXPECT_GT(largest_state, 0.1);
+}
+
+TEST(EmulatedStatevectorParameterShift, Bucket4MatchesAdjointAndCpuEngine) {
+  check_bucket_parameter_shift<4>();
+}
+TEST(EmulatedStatevectorParameterShift, Bucket6MatchesAdjointAndCpuEngine) {
+  check_bucket_parameter_shift<6>();
+}
+TEST(EmulatedStatevectorParameterShift, Bucket8MatchesAdjointAndCpuEngine) {
+  check_bucket_parameter_shift<8>();
+}
+TEST(EmulatedStatevectorParameterShift, Bucket10MatchesAdjointAndCpuEngine) {
+  check_bucket_parameter_shift<10>();
+}
+
+// Each rotation alone, from each source: a failure names the gate; the fixed gates
+// and constant angles are no targets, and give zero angle gradients.
+TEST(EmulatedStatevectorParameterShift, EveryOpcodeWithEverySourceMatches) {
+  for (int opcode = 0; opcode <= 14; ++opcode) {
+    std::vector<ParamSource> sources = {ParamSource::kNone};
+    if (is_rotation_opcode(opcode)) {
+      sources = {ParamSource::kInput, ParamSource::kWeight, ParamSource::kConstant};
+    }
+    for (ParamSource source : sources) {
+      SCOPED_TRACE(std::string(core::opcode_name(static_cast<Opcode>(opcode))) + ", source " +
+                   std::to_string(static_cast<int>(source)));
+      const Problem problem = single_opcode_problem(opcode, source, 100 * opcode + 1);
+      const Gradients<double> expected = cpu_shift_gradients(problem);
+      if (source == ParamSource::kInput) EXPECT_GT(max_abs(expected.inputs), 1e-3);
+      if (source == ParamSource::kWeight) EXPECT_GT(max_abs(expected.weights), 1e-3);
+      const LaunchShape shape{4};
+      expect_shift_matches<double, 4>(problem, expected, shape);
+      expect_shift_matches<float, 4>(problem, expected, shape);
+    }
+  }
+}
+
+// Every angle shared, by few weights: each weight is the angle of several targets,
+// and its gradient the sum of their shift terms (partials then the reduction).
+TEST(EmulatedStatevectorParameterShift, WeightsSharedBySeveralOperationsGetTheSum) {
+  for (bool probs : {false, true}) {
+    RandomOptions options;
+    options.n_qubits = 4;
+    options.batch_size = 23;
+    options.n_weights = 2;
+    options.input_angles = false;
+    options.n_extra_ops = 40;
+    options.probs = probs;
+    const uint64_t seed = 7070 + (probs ? 1 : 0);
+    const Problem problem = random_problem(seed, options);
+    SCOPED_TRACE(describe_problem(problem, seed));
+    // Each weight is the angle of at least three shift targets.
+    int uses[2] = {0, 0};
+    for (const core::Operation& op : problem.parse().operations) {
+      if (op.source == ParamSource::kWeight) ++uses[op.index];
+    }
+    EXPECT_GE(uses[0], 3);
+    EXPECT_GE(uses[1], 3);
+    const Gradients<double> expected = cpu_shift_gradients(problem);
+    EXPECT_GT(max_abs(expected.weights), 0.1);
+    const LaunchShape shape{8, ThreadOrder::kDescending};
+    expect_shift_matches<double, 4>(problem, expected, shape);
+    expect_shift_matches<float, 4>(problem, expected, shape);
+    expect_shift_matches<double, 6>(problem, expected, shape);
+  }
+}
+
+// The initial-state gradient (one adjoint sweep inside the shift launch): the CPU
+// engine's, the same from a saved final state, and the same when it is the only
+// gradient asked for; the angle gradients do not depend on whether it is asked.
+TEST(EmulatedStatevectorParameterShift, InitialStateGradient) {
+  for (StateKind kind : {StateKind::kReal, StateKind::kComplex}) {
+    RandomOptions options;
+    options.n_qubits = 5;
+    options.batch_size = 13;
+    options.state_kind = kind;
+    options.probs = kind == StateKind::kReal;
+    const uint64_t seed = 8181 + static_cast<uint64_t>(kind);
+    const Problem problem = random_problem(seed, options);
+    SCOPED_TRACE(describe_problem(problem, seed));
+    const Gradients<double> expected = cpu_shift_gradients(problem);
+    EXPECT_GT(max_abs(expected.state), 0.1);
+    const LaunchShape shape{4, ThreadOrder::kShuffled, 5};
+    const auto all = emulated_parameter_shift<double, 6>(problem, shape);
+    EXPECT_TRUE(AllClose(all.state, expected.state, kDoubleTolerance, kDoubleTolerance));
+    EXPECT_TRUE(AllClose(all.state, emulated_adjoint<double, 6>(problem, shape).state,
+                         kDoubleTolerance, kDoubleTolerance));
+    const auto saved = emulated_forward<double, 6>(problem, shape, true).final_state;
+    const auto from_saved = emulated_parameter_shift<double, 6>(problem, shape, &saved);
+    EXPECT_TRUE(AllClose(from_saved.state, all.state, kDoubleTolerance, kDoubleTolerance));
+    EXPECT_TRUE(BitwiseEqual(from_saved.inputs, all.inputs));
+    const auto state_only = emulated_parameter_shift<double, 6>(problem, shape, nullptr, {}, 0.0,
+                                                                Requested{false, false, true});
+    EXPECT_TRUE(BitwiseEqual(state_only.state, all.state));
+    const auto angles_only = emulated_parameter_shift<double, 6>(problem, shape, nullptr, {}, 0.0,
+                                                                 Requested{true, true, false});
+    EXPECT_TRUE(BitwiseEqual(angles_only.inputs, all.inputs));
+    EXPECT_TRUE(BitwiseEqual(angles_only.weight_partials, all.weight_partials));
+    const auto float_state = emulated_parameter_shift<float, 6>(problem, shape);
+    EXPECT_TRUE(AllClose(float_state.state, expected.state, kFloatTolerance, kFloatTolerance));
+  }
+}
+
+// A batch of 37 in blocks of 16 (11 padding threads, which write nothing: checked in
+// every emulated call), every output on; the input gradient is added to what the
+// caller's tensor holds.
+TEST(EmulatedStatevectorParameterShift, PaddingThreadsWriteNothingAndInputGradientsAccumulate) {
+  RandomOptions options;
+  options.n_qubits = 4;
+  options.batch_size = 37;
+  options.state_kind = StateKind::kComplex;
+  const Problem problem = random_problem(4711, options);
+  const Gradients<double> expected = cpu_shift_gradients(problem);
+  for (const LaunchShape& shape :
+       {LaunchShape{16, ThreadOrder::kShuffled, 9}, LaunchShape{128, ThreadOrder::kDescending}}) {
+    const auto result = emulated_parameter_shift<double, 4>(problem, shape, nullptr, {}, 0.5);
+    std::vector<double> shifted = expected.inputs;
+    for (double& x : shifted) x += 0.5;
+    EXPECT_TRUE(AllClose(result.inputs, shifted, kDoubleTolerance));
+    EXPECT_TRUE(AllClose(result.weights, expected.weights, kDoubleTolerance));
+    EXPECT_TRUE(AllClose(result.state, expected.state, kDoubleTolerance));
+  }
+}
+
+// The weight gradients of the shift launch are deterministic too: the same bits
+// whatever the block size and the thread order.
+TEST(EmulatedStatevectorParameterShift, WeightGradientsBitwiseAcrossShapes) {
+  RandomOptions options;
+  options.n_qubits = 3;
+  options.batch_size = 301;
+  options.input_angles = false;
+  const Problem problem = random_problem(2025, options);
+  const auto reference = emulated_parameter_shift<float, 4>(problem, LaunchShape{32});
+  for (const LaunchShape& shape :
+       {LaunchShape{1, ThreadOrder::kDescending}, LaunchShape{7, ThreadOrder::kShuffled, 3}}) {
+    const auto run =
+        emulated_parameter_shift<float, 4>(problem, shape, nullptr, ReductionShape{3, 2, 2});
+    EXPECT_TRUE(BitwiseEqual(run.weight_partials, reference.weight_partials));
+    EXPECT_TRUE(BitwiseEqual(run.weights, reference.weights));
+  }
 }
 
 // ---- the deterministic weight reduction --------------------------------------------------

@@ -46,13 +46,26 @@ def make_case(seed, n_qubits, batch, dtype, state):
     return circuit, inputs, weights, initial, masks
 
 
-def run(readout, circuit, masks, x, w, s=None):
+def run(readout, circuit, masks, x, w, s=None, diff_method="adjoint"):
     if readout == "probs":
         return ops.probs(
-            x, w, circuit.program, circuit.n_qubits, initial_state=s, constants=circuit.constants
+            x,
+            w,
+            circuit.program,
+            circuit.n_qubits,
+            initial_state=s,
+            constants=circuit.constants,
+            diff_method=diff_method,
         )
     return ops.expval(
-        x, w, circuit.program, circuit.n_qubits, masks, initial_state=s, constants=circuit.constants
+        x,
+        w,
+        circuit.program,
+        circuit.n_qubits,
+        masks,
+        initial_state=s,
+        constants=circuit.constants,
+        diff_method=diff_method,
     )
 
 
@@ -107,6 +120,47 @@ def test_cuda_matches_reference_and_cpu(n_qubits, dtype, readout):
             assert_close(g_gpu, g_cpu, dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("n_qubits", [1, 3, 4, 6, 8, MAX_CUDA_QUBITS])
+@pytest.mark.parametrize("readout", ["expval", "probs"])
+def test_cuda_parameter_shift_matches_adjoint_and_cpu(n_qubits, dtype, readout):
+    for seed, state in enumerate([None, "complex", "real"]):
+        circuit, x, w, s, masks = make_case(300 * n_qubits + seed, n_qubits, 37, dtype, state)
+        tensors = [x, w] + ([] if s is None else [s])
+        width = 2**n_qubits if readout == "probs" else len(masks)
+        grad_out = torch.randn(
+            37, width, dtype=dtype, generator=torch.Generator().manual_seed(seed)
+        )
+
+        def fn(x, w, s=None, method="adjoint", circuit=circuit, masks=masks):
+            return run(readout, circuit, masks, x, w, s, diff_method=method)
+
+        def shift(*tensors):
+            return fn(*tensors, method="parameter_shift")
+
+        out_shift, grads_shift = gradients(shift, [cuda(t) for t in tensors], grad_out.cuda())
+        out_adjoint, grads_adjoint = gradients(fn, [cuda(t) for t in tensors], grad_out.cuda())
+        _, grads_cpu = gradients(shift, tensors, grad_out)
+        assert torch.equal(out_shift, out_adjoint)
+        for g_shift, g_adjoint, g_cpu in zip(grads_shift, grads_adjoint, grads_cpu, strict=True):
+            assert g_shift.device.type == "cuda"
+            assert_close(g_shift, g_adjoint, dtype)
+            assert_close(g_shift, g_cpu, dtype)
+
+
+def test_parameter_shift_weight_gradients_are_bitwise_equal_across_runs():
+    circuit, x, w, _, masks = make_case(23, 5, 1031, torch.float32, None)
+    grad_out = torch.randn(1031, len(masks), device="cuda")
+
+    def fn(x, w):
+        return run("expval", circuit, masks, x, w, diff_method="parameter_shift")
+
+    first = gradients(fn, [x.cuda(), w.cuda()], grad_out)
+    second = gradients(fn, [x.cuda(), w.cuda()], grad_out)
+    for a, b in zip(first[1], second[1], strict=True):
+        assert torch.equal(a, b)
+
+
 def test_gradcheck_float64():
     circuit, x, w, s, masks = make_case(7, 3, 5, torch.float64, "complex")
     leaves = [t.cuda().requires_grad_() for t in (x, w, s)]
@@ -157,11 +211,12 @@ def test_cuda_graph_capture_and_replay():
 def test_what_cuda_does_not_run_yet_is_refused_by_name():
     circuit, x, w, _, masks = make_case(17, 2, 3, torch.float32, None)
     x, w = x.cuda().requires_grad_(), w.cuda()
+    # Both diff methods run on CUDA now: parameter shift is no longer refused.
     out = ops.expval(
         x, w, circuit.program, 2, masks, constants=circuit.constants, diff_method="parameter_shift"
     )
-    with pytest.raises(NotImplementedError, match="parameter_shift"):
-        out.sum().backward()
+    out.sum().backward()
+    assert x.grad is not None and x.grad.device.type == "cuda"
     noisy = Circuit(1).rx(0, input=0).depolarizing(0, constant=0.1)
     with pytest.raises(NotImplementedError, match="noise channels"):
         ops.expval(x, w, noisy.program, 1, [1], constants=noisy.constants)

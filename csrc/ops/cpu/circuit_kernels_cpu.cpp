@@ -15,6 +15,7 @@
 #include "qmoe/core/cpu/cpu_engines.h"
 #include "qmoe/core/engine/batch_driver.h"
 #include "qmoe/ops/circuit_call.h"
+#include "qmoe/ops/forward_entries.h"
 
 namespace qmoe::ops {
 namespace {
@@ -98,31 +99,6 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(const char* op_name, const at::Te
   return {out, state};
 }
 
-std::tuple<at::Tensor, at::Tensor> circuit_forward_cpu(
-    const at::Tensor& inputs, const at::Tensor& weights,
-    const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-    c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks, bool probs,
-    c10::string_view diff_method, bool keep_state) {
-  return forward_cpu("qmoe.circuit_forward", inputs, weights, initial_state, program, constants,
-                     n_qubits, z_masks, probs, std::string(diff_method), keep_state);
-}
-
-at::Tensor expval_cpu(const at::Tensor& inputs, const at::Tensor& weights,
-                      const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-                      c10::ArrayRef<double> constants, int64_t n_qubits, c10::IntArrayRef z_masks,
-                      c10::string_view diff_method) {
-  return std::get<0>(forward_cpu("qmoe.expval", inputs, weights, initial_state, program, constants,
-                                 n_qubits, z_masks, false, std::string(diff_method), false));
-}
-
-at::Tensor probs_cpu(const at::Tensor& inputs, const at::Tensor& weights,
-                     const std::optional<at::Tensor>& initial_state, c10::IntArrayRef program,
-                     c10::ArrayRef<double> constants, int64_t n_qubits,
-                     c10::string_view diff_method) {
-  return std::get<0>(forward_cpu("qmoe.probs", inputs, weights, initial_state, program, constants,
-                                 n_qubits, {}, true, std::string(diff_method), false));
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     const at::Tensor& grad_out_arg, const at::Tensor& inputs_arg, const at::Tensor& weights_arg,
     const std::optional<at::Tensor>& initial_state_arg, c10::IntArrayRef program,
@@ -170,9 +146,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
 }  // namespace
 
 TORCH_LIBRARY_IMPL(qmoe, CPU, m) {
-  m.impl("expval", &expval_cpu);
-  m.impl("probs", &probs_cpu);
-  m.impl("circuit_forward", &circuit_forward_cpu);
+  m.impl("expval", &expval_entry<&forward_cpu>);
+  m.impl("probs", &probs_entry<&forward_cpu>);
+  m.impl("circuit_forward", &circuit_forward_entry<&forward_cpu>);
   m.impl("circuit_backward", &backward_cpu);
 }
 
