@@ -4,6 +4,12 @@ Every gate here has the contract of the ``nn.Linear(d_model, n_experts, bias=Fal
 router of a Mixtral / Qwen-MoE / OLMoE style block (``forward(hidden[..., d_model]) ->
 logits[..., n_experts]``, output in the dtype of ``hidden``), so it replaces one unchanged,
 and reports its parameter count split into classical and quantum parts.
+
+Under ``torch.autocast`` a gate returns what that ``nn.Linear`` would: logits in the
+autocast dtype (bfloat16 / float16) for float32 or lower-precision ``hidden``, float64 for
+float64 ``hidden`` (autocast leaves float64 alone); see :func:`gate_output_dtype`. The
+circuit itself always runs in float32 or float64 (the operators' autocast rule upcasts),
+so only the logits are rounded to the autocast dtype.
 """
 
 from __future__ import annotations
@@ -37,6 +43,22 @@ def _check_hidden(hidden: torch.Tensor, d_model: int, gate: str) -> None:
             f"{gate}: hidden must have d_model={d_model} as its last dimension, "
             f"got shape {tuple(hidden.shape)}"
         )
+
+
+def gate_output_dtype(hidden: torch.Tensor) -> torch.dtype:
+    """The dtype of a gate's logits for ``hidden``: that of ``nn.Linear(hidden)``.
+
+    ``hidden.dtype``, except under ``torch.autocast`` on ``hidden``'s device, where a
+    float32 / float16 / bfloat16 ``hidden`` gives the autocast dtype (a Linear is on
+    autocast's lower-precision list) and float64 stays float64."""
+    device_type = hidden.device.type
+    if (
+        hidden.is_floating_point()
+        and hidden.dtype != torch.float64
+        and torch.is_autocast_enabled(device_type)
+    ):
+        return torch.get_autocast_dtype(device_type)
+    return hidden.dtype
 
 
 def _default_qubits(n_experts: int, readout: Readout) -> int:
@@ -73,7 +95,10 @@ class QuantumGate(nn.Module):
 
     The circuit runs through ``torch.ops.qmoe`` (``diff_method`` "adjoint" or
     "parameter_shift") in the dtype of the circuit weights (float32 by default); ``hidden``
-    of another dtype (bfloat16, ...) is cast in and the logits cast back.
+    of another dtype (bfloat16, ...) is cast in and the logits cast back. Under
+    ``torch.autocast`` the projection and adapter run in the autocast dtype as Linears do,
+    the circuit in float32 (the operators' autocast rule casts its angles up), and the
+    logits come back in the autocast dtype (:func:`gate_output_dtype`).
 
     ``projection=False`` embeds the features themselves as the angles (no projection, no
     squashing; needs ``d_model == n_qubits``): the paper's router, which min-max scales its
@@ -209,7 +234,7 @@ class QuantumGate(nn.Module):
                 logits = torch.log(values[:, : self.n_experts].clamp_min(0) + _PROBABILITY_FLOOR)
             else:
                 logits = self.adapter(values) if self.adapter is not None else self.scale * values
-            return logits.reshape(*hidden.shape[:-1], self.n_experts).to(hidden.dtype)
+            return logits.reshape(*hidden.shape[:-1], self.n_experts).to(gate_output_dtype(hidden))
         if self.readout == "probs":
             probabilities = ops.probs(
                 angles, self.circuit_weights, self._program, self.n_qubits, **kwargs
@@ -220,7 +245,7 @@ class QuantumGate(nn.Module):
                 angles, self.circuit_weights, self._program, self.n_qubits, self._z_masks, **kwargs
             )
             logits = self.adapter(values) if self.adapter is not None else self.scale * values
-        return logits.reshape(*hidden.shape[:-1], self.n_experts).to(hidden.dtype)
+        return logits.reshape(*hidden.shape[:-1], self.n_experts).to(gate_output_dtype(hidden))
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters: ``quantum`` (circuit angles) and ``classical`` (the rest)."""
@@ -254,7 +279,7 @@ class LinearGate(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         _check_hidden(hidden, self.d_model, "LinearGate")
-        return self.linear(hidden.to(self.linear.weight.dtype)).to(hidden.dtype)
+        return self.linear(hidden.to(self.linear.weight.dtype)).to(gate_output_dtype(hidden))
 
     def parameter_counts(self) -> dict[str, int]:
         total = sum(p.numel() for p in self.linear.parameters())
@@ -310,7 +335,7 @@ class MLPGate(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         _check_hidden(hidden, self.d_model, "MLPGate")
-        return self.layers(hidden.to(self.layers[0].weight.dtype)).to(hidden.dtype)
+        return self.layers(hidden.to(self.layers[0].weight.dtype)).to(gate_output_dtype(hidden))
 
     def parameter_counts(self) -> dict[str, int]:
         total = sum(p.numel() for p in self.parameters())

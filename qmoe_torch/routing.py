@@ -40,6 +40,10 @@ class RouterOutput:
     z_loss: torch.Tensor
 
 
+# a pytree node, so that torch.export can return it (torch.compile needs no registration)
+torch.export.register_dataclass(RouterOutput)
+
+
 def load_balancing_loss(probs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """``E * sum_e f_e * P_e``: ``f_e`` the fraction of routing slots sent to expert ``e``
     (not differentiable), ``P_e`` the mean router probability of ``e`` (differentiable)."""
@@ -53,10 +57,31 @@ def router_z_loss(logits: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(logits, dim=-1).square().mean()
 
 
+def expert_counts(indices: torch.Tensor, n_experts: int) -> torch.Tensor:
+    """Routing slots (int64 ``[n_experts]``) that go to each expert in ``indices``.
+
+    A scatter-add into ``n_experts`` bins rather than ``torch.bincount``, whose output size
+    depends on the largest index (data-dependent: a graph break under ``torch.compile``
+    and a failure under ``torch.export``)."""
+    flat = indices.reshape(-1)
+    counts = torch.zeros(n_experts, dtype=torch.int64, device=indices.device)
+    return counts.scatter_add(0, flat, torch.ones_like(flat, dtype=torch.int64))
+
+
 def expert_load(indices: torch.Tensor, n_experts: int) -> torch.Tensor:
     """Fraction of the routing slots in ``indices[T, k]`` that go to each of ``n_experts``."""
-    counts = torch.bincount(indices.reshape(-1), minlength=n_experts)
-    return counts.to(torch.float32) / max(1, indices.numel())
+    return expert_counts(indices, n_experts).to(torch.float32) / max(1, indices.numel())
+
+
+_NOT_FINITE = "TopKRouter: the gate's logits contain NaN or infinity"
+
+
+def _check_finite_logits(logits: torch.Tensor) -> None:
+    finite = torch.isfinite(logits).all()
+    if torch.compiler.is_compiling():  # torch.compile and torch.export: stays in the graph
+        torch._assert_async(finite, _NOT_FINITE)
+    elif not finite:
+        raise ValueError(_NOT_FINITE)
 
 
 class TopKRouter(nn.Module):
@@ -74,6 +99,17 @@ class TopKRouter(nn.Module):
             deviation added to the logits in training.
         jitter: multiplicative input jitter ``U(1 - jitter, 1 + jitter)`` on ``hidden`` in
             training (Switch Transformer).
+        check_finite: check that the gate's logits are all finite, raising ``ValueError``
+            ("the gate's logits contain NaN or infinity") if not. Off by default: the check
+            reads a value computed on the device, which is a host-device sync every step on
+            a GPU and a data-dependent branch that ``torch.compile(fullgraph=True)`` and
+            ``torch.export`` cannot trace. Off, it costs nothing (no op at all, in eager or
+            in a graph). On, eager raises ``ValueError``; inside ``torch.compile`` /
+            ``torch.export`` the check becomes ``torch._assert_async`` in the graph (no graph
+            break; a ``RuntimeError`` with the same message, on a GPU a device-side assert,
+            which ends the CUDA context), so use it for debugging.
+
+    Noise and jitter draw random numbers: a compiled router draws other ones than eager.
     """
 
     def __init__(
@@ -85,6 +121,7 @@ class TopKRouter(nn.Module):
         renormalize: bool = True,
         noise_std: float = 0.0,
         jitter: float = 0.0,
+        check_finite: bool = False,
     ) -> None:
         super().__init__()
         n_experts = getattr(gate, "n_experts", None)
@@ -102,14 +139,15 @@ class TopKRouter(nn.Module):
         self.gate, self.k, self.n_experts = gate, k, n_experts
         self.softmax, self.renormalize = softmax, renormalize
         self.noise_std, self.jitter = noise_std, jitter
+        self.check_finite = check_finite
 
     def forward(self, hidden: torch.Tensor) -> RouterOutput:
         if self.training and self.jitter > 0:
             hidden = hidden * torch.empty_like(hidden).uniform_(1 - self.jitter, 1 + self.jitter)
         logits = self.gate(hidden)
         logits = logits.reshape(-1, self.n_experts)
-        if not torch.isfinite(logits).all():
-            raise ValueError("TopKRouter: the gate's logits contain NaN or infinity")
+        if self.check_finite:
+            _check_finite_logits(logits)
         if self.training and self.noise_std > 0:
             logits = logits + torch.randn_like(logits) * self.noise_std
         # routing decisions in at least float32, whatever the model's dtype

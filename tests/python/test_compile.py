@@ -1,11 +1,13 @@
-"""torch.compile(fullgraph=True) of a QuantumGate gives the eager outputs and gradients."""
+"""torch.compile(fullgraph=True) and torch.export of a QuantumGate, a TopKRouter and an MoE
+layer give the eager outputs and gradients."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from qmoe_torch import QuantumGate
+from qmoe_torch import LinearGate, MoE, QuantumGate, TopKRouter
+from qmoe_torch.moe import MoEOutput
 
 
 @pytest.mark.parametrize("dynamic", [False, True])
@@ -32,3 +34,104 @@ def test_compiled_gate_matches_eager(n_qubits: int, dynamic: bool) -> None:
             torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
         gate.zero_grad()
         hidden.grad = None
+
+
+# ---- the whole router and MoE layer: torch.compile(fullgraph=True) and torch.export ----
+# Float32, tiny sizes. Eager dropless MoE uses the sorted dispatch, compiled and exported
+# ones the padded dispatch (moe.py), so these also check that the two agree.
+
+TOL = dict(atol=1e-6, rtol=1e-6)
+
+
+def _gate(quantum: bool) -> torch.nn.Module:
+    return QuantumGate(8, 4, n_qubits=2, layers=1) if quantum else LinearGate(8, 4)
+
+
+def _step(model: torch.nn.Module, call, hidden: torch.Tensor) -> tuple[list, list]:
+    """Outputs of ``call(hidden)`` and the gradients of a loss over all of them."""
+    hidden = hidden.detach().requires_grad_(True)
+    model.zero_grad()
+    out = call(hidden)
+    routing = out.routing if isinstance(out, MoEOutput) else out
+    loss = routing.weights.square().sum() + routing.aux_loss + 0.1 * routing.z_loss
+    outputs = [routing.logits, routing.probs, routing.weights, routing.indices, routing.load]
+    outputs += [routing.aux_loss, routing.z_loss]
+    if isinstance(out, MoEOutput):
+        loss = loss + out.output.square().sum()
+        outputs += [out.output, out.dropped, out.dropped_fraction]
+    loss.backward()
+    # an expert no token chose has no grad in the sorted dispatch, zeros in the padded one
+    grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
+    grads.append(hidden.grad)
+    return [o.detach() for o in outputs], grads
+
+
+def _assert_same(actual: tuple[list, list], expected: tuple[list, list]) -> None:
+    for got, want in zip(actual[0] + actual[1], expected[0] + expected[1], strict=True):
+        torch.testing.assert_close(got, want, **TOL)
+
+
+def _moe(quantum: bool, capacity_factor: float | None) -> MoE:
+    torch.manual_seed(int(quantum))
+    return MoE(8, 4, 16, k=2, gate=_gate(quantum), capacity_factor=capacity_factor)
+
+
+@pytest.mark.parametrize("capacity_factor", [None, 0.75])
+@pytest.mark.parametrize("quantum", [False, True])
+def test_compiled_moe_matches_eager(quantum: bool, capacity_factor: float | None) -> None:
+    moe = _moe(quantum, capacity_factor)
+    compiled = torch.compile(moe, fullgraph=True)
+    hidden = torch.randn(3, 5, 8)
+    for training in (True, False):
+        moe.train(training)
+        expected = _step(moe, moe, hidden)
+        _assert_same(_step(moe, compiled, hidden), expected)
+    if capacity_factor is not None:
+        assert int(expected[0][-2]) > 0  # the capacity path dropped something
+
+
+@pytest.mark.parametrize("quantum", [False, True])
+def test_compiled_router_matches_eager(quantum: bool) -> None:
+    torch.manual_seed(2)
+    router = TopKRouter(_gate(quantum), k=2, softmax="after")
+    compiled = torch.compile(router, fullgraph=True)
+    hidden = torch.randn(6, 8)
+    _assert_same(_step(router, compiled, hidden), _step(router, router, hidden))
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+@pytest.mark.parametrize("capacity_factor", [None, 0.75])
+@pytest.mark.parametrize("quantum", [False, True])
+def test_exported_moe_matches_eager(
+    quantum: bool, capacity_factor: float | None, dynamic: bool
+) -> None:
+    moe = _moe(quantum, capacity_factor)
+    hidden = torch.randn(3, 5, 8)
+    shapes = {"hidden": {0: torch.export.Dim("batch", min=2, max=64)}} if dynamic else None
+    exported = torch.export.export(moe, (hidden,), dynamic_shapes=shapes).module()
+    for batch in (3, 7) if dynamic else (3,):
+        hidden = torch.randn(batch, 5, 8)
+        _assert_same(_step(moe, exported, hidden), _step(moe, moe, hidden))
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+@pytest.mark.parametrize("quantum", [False, True])
+def test_exported_router_matches_eager(quantum: bool, dynamic: bool) -> None:
+    torch.manual_seed(3)
+    router = TopKRouter(_gate(quantum), k=2)
+    hidden = torch.randn(6, 8)
+    shapes = {"hidden": {0: torch.export.Dim("tokens", min=2, max=64)}} if dynamic else None
+    exported = torch.export.export(router, (hidden,), dynamic_shapes=shapes).module()
+    for tokens in (6, 11) if dynamic else (6,):
+        hidden = torch.randn(tokens, 8)
+        _assert_same(_step(router, exported, hidden), _step(router, router, hidden))
+
+
+def test_finite_check_stays_in_an_exported_graph() -> None:
+    router = TopKRouter(LinearGate(8, 4), k=2, check_finite=True)
+    exported = torch.export.export(router, (torch.randn(6, 8),)).module()
+    exported(torch.randn(6, 8))
+    bad = torch.randn(6, 8)
+    bad[2, 3] = float("nan")
+    with pytest.raises(RuntimeError, match="NaN or infinity"):
+        exported(bad)
