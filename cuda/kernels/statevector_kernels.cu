@@ -5,6 +5,7 @@
 // emulation tests.
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "qmoe/cuda/kernels/statevector_kernels.h"
 #include "qmoe/cuda/kernels/statevector_sample.cuh"
@@ -69,6 +70,26 @@ dim3 sample_grid(int64_t batch_size) {
   return dim3(static_cast<unsigned int>(blocks));
 }
 
+// Calls launch(std::integral_constant<int, B>{}) for the compiled bucket B (of
+// kThreadPerSampleBuckets) that thread_per_sample_bucket chose.
+template <class Launch>
+void with_bucket(int bucket, Launch&& launch) {
+  switch (bucket) {
+    case 4:
+      launch(std::integral_constant<int, 4>{});
+      break;
+    case 6:
+      launch(std::integral_constant<int, 6>{});
+      break;
+    case 8:
+      launch(std::integral_constant<int, 8>{});
+      break;
+    default:
+      launch(std::integral_constant<int, 10>{});
+      break;
+  }
+}
+
 }  // namespace
 
 int thread_per_sample_bucket(int n_qubits) {
@@ -87,24 +108,10 @@ cudaError_t launch_statevector_forward(const DeviceProgram& program, const Devic
   const int bucket = thread_per_sample_bucket(program.n_qubits);
   if (args.batch.batch_size == 0) return cudaSuccess;  // a grid of 0 blocks is a launch error
   const dim3 grid = sample_grid(args.batch.batch_size);
-  switch (bucket) {
-    case 4:
-      statevector_forward_kernel<Real, 4>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    case 6:
-      statevector_forward_kernel<Real, 6>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    case 8:
-      statevector_forward_kernel<Real, 8>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    default:
-      statevector_forward_kernel<Real, 10>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-  }
+  with_bucket(bucket, [&](auto max_qubits) {
+    statevector_forward_kernel<Real, decltype(max_qubits)::value>
+        <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
+  });
   return cudaGetLastError();
 }
 
@@ -115,24 +122,10 @@ cudaError_t launch_statevector_adjoint(const DeviceProgram& program, const Devic
   const int bucket = thread_per_sample_bucket(program.n_qubits);
   if (args.batch.batch_size == 0) return cudaSuccess;
   const dim3 grid = sample_grid(args.batch.batch_size);
-  switch (bucket) {
-    case 4:
-      statevector_adjoint_kernel<Real, 4>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    case 6:
-      statevector_adjoint_kernel<Real, 6>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    case 8:
-      statevector_adjoint_kernel<Real, 8>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    default:
-      statevector_adjoint_kernel<Real, 10>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-  }
+  with_bucket(bucket, [&](auto max_qubits) {
+    statevector_adjoint_kernel<Real, decltype(max_qubits)::value>
+        <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
+  });
   return cudaGetLastError();
 }
 
@@ -144,24 +137,10 @@ cudaError_t launch_statevector_parameter_shift(const DeviceProgram& program,
   const int bucket = thread_per_sample_bucket(program.n_qubits);
   if (args.batch.batch_size == 0) return cudaSuccess;
   const dim3 grid = sample_grid(args.batch.batch_size);
-  switch (bucket) {
-    case 4:
-      statevector_parameter_shift_kernel<Real, 4>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    case 6:
-      statevector_parameter_shift_kernel<Real, 6>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    case 8:
-      statevector_parameter_shift_kernel<Real, 8>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-    default:
-      statevector_parameter_shift_kernel<Real, 10>
-          <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
-      break;
-  }
+  with_bucket(bucket, [&](auto max_qubits) {
+    statevector_parameter_shift_kernel<Real, decltype(max_qubits)::value>
+        <<<grid, kSampleBlockSize, 0, stream>>>(program, readout, args);
+  });
   return cudaGetLastError();
 }
 
