@@ -70,19 +70,82 @@ bench: build-python
 	$(PYTHON) benchmarks/bench_moe.py
 	$(PYTHON) benchmarks/bench_noise.py --out benchmarks/results/cpu_noise.md
 
-# The paper's experiments (arXiv 2512.22296) at its sizes with 5 seeds and a held-out test
-# split, plus a reviewer's extras (qmoe_torch.experiments; about 2 minutes on 2 cores):
-# prints the table and writes it with the figures into $(DEMO_OUT).
+# bench-peers: qmoe against PennyLane, TorchQuantum, Qiskit Aer, TensorCircuit and qulacs on
+# the same cells (benchmarks/bench_peers.py -> benchmarks/results/peers-cpu.md and .png).
+# The peers go into a virtual environment of their own that sees the system's torch and
+# qmoe (--system-site-packages), never into the project's; each requirement is installed on
+# its own, so one that cannot be leaves the others (the report lists what did not import).
+# PEERS_ARGS: extra options, e.g. --device cuda on a machine with a GPU. About 15 minutes.
+PEERS_VENV ?= build/peers-venv
+PEERS_PYTHON := $(PEERS_VENV)/bin/python
+PEERS_ARGS ?=
+
+.PHONY: peers-env bench-peers
+peers-env:
+	@test -x $(PEERS_PYTHON) || $(PYTHON) -m venv --system-site-packages $(PEERS_VENV)
+	@grep -v '^#' requirements-peers.txt | while read -r req; do [ -z "$$req" ] || \
+	  $(PEERS_PYTHON) -m pip install -q "$$req" || echo "bench-peers: $$req not installed"; done
+	@grep -v '^#' requirements-peers-nodeps.txt | while read -r req; do [ -z "$$req" ] || \
+	  $(PEERS_PYTHON) -m pip install -q --no-deps "$$req" || echo "bench-peers: $$req not installed"; done
+	@$(PEERS_PYTHON) -c "import matplotlib" 2>/dev/null || $(PEERS_PYTHON) -m pip install -q matplotlib
+
+bench-peers: build-python peers-env
+	$(PEERS_PYTHON) benchmarks/bench_peers.py $(PEERS_ARGS)
+
+# ---- the C++ package (cmake/package.cmake; tests/python/test_cpp_package.py in make test)
+# cpp-package: qmoe::ops and qmoe::nn installed from the folder setup.py builds in (the op
+# library is not compiled twice) into CPP_PACKAGE_PREFIX, for find_package(qmoe).
+# bench-cpp: C++ (AOTInductor, qmoe::nn) against Python latency -> benchmarks/results/.
+CPP_PACKAGE_PREFIX ?= build/cpp-package/prefix
+
+.PHONY: cpp-package bench-cpp
+
+cpp-package: build-python
+	cmake --build build/ops --target qmoe_nn -j $(MAX_JOBS)
+	cmake --install build/ops --prefix $(CPP_PACKAGE_PREFIX)
+
+bench-cpp: cpp-package
+	$(PYTHON) benchmarks/bench_cpp.py --prefix $(CPP_PACKAGE_PREFIX) --jobs $(MAX_JOBS) \
+	  --out benchmarks/results/cpp-latency.md
+
+# The paper's experiments (arXiv 2512.22296) at its sizes with 10 seeds and a held-out test
+# split, plus a reviewer's extras, every comparison with a paired 95% interval
+# (qmoe_torch.experiments; about 200 CPU-seconds, 2.5 minutes on 2 idle cores): prints the
+# table and writes it with the figures into $(DEMO_OUT). DEMO_SEEDS=30 for more seeds.
 DEMO_OUT ?= results/demo
+DEMO_SEEDS ?= 10
 
 demo: build-python
 	$(PYTHON) -m pip install -q -r requirements-demo.txt
-	$(PYTHON) -m qmoe_torch.experiments demo --out $(DEMO_OUT)
+	$(PYTHON) -m qmoe_torch.experiments demo --seeds $(DEMO_SEEDS) --out $(DEMO_OUT)
+
+# Not part of `make demo`: quantum routers in a small MoE language model (byte-level, on
+# the help files of Debian's vim-runtime), 4 routers x 3 seeds, about 340 CPU-seconds
+# (9 minutes of wall time at load average 1.7 on 2 cores) -> $(LM_OUT).
+LM_OUT ?= results/lm
+
+.PHONY: experiment-lm
+experiment-lm: build-python
+	$(PYTHON) -m pip install -q -r requirements-demo.txt
+	@dpkg -s vim-runtime >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq vim-runtime; }
+	$(PYTHON) -m qmoe_torch.experiments lm --out $(LM_OUT)
+
+# The expert-parallel example (README: Expert parallelism) on 2 CPU processes (gloo),
+# checkpointed at step 20 and resumed at 1 process up to step 40.
+DISTRIBUTED_OUT ?= build/distributed-example
+
+.PHONY: example-distributed
+example-distributed:
+	$(PYTHON) -m torch.distributed.run --standalone --nproc_per_node=2 examples/distributed_moe.py \
+	  --steps 20 --save-dir $(DISTRIBUTED_OUT) --save-every 20
+	$(PYTHON) -m torch.distributed.run --standalone --nproc_per_node=1 examples/distributed_moe.py \
+	  --steps 40 --resume $(DISTRIBUTED_OUT)/step-20
 
 # Style: clang-format (.clang-format, dry run: any change needed is an error) over
 # the C++ and CUDA sources, ruff check and ruff format --check over the Python.
 LINT_PACKAGES := clang-format
-CPP_LINT_DIRS := csrc cuda tests/cpp tests/cuda tests/fuzz
+CPP_LINT_DIRS := csrc cuda tests/cpp tests/cuda tests/fuzz tests/cpp_package examples benchmarks/cpp_latency
 PYTHON_LINT_DIRS := qmoe_torch tests benchmarks examples cuda
 
 lint-deps:

@@ -1,6 +1,7 @@
 """Builds qmoe_torch: the operator library comes from the project's one CMake build."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,14 @@ class CMakeBuild(build_ext):
 
         target = Path(self.get_ext_fullpath(ext.name)).resolve()
         stem, _, suffix = target.name.partition(".")
-        # A fixed folder keeps rebuilds incremental across `pip install -e .` runs.
+        # A fixed folder keeps rebuilds incremental across `pip install -e .` runs, and the
+        # library is linked into it (build/ops/lib), then copied where setuptools wants it:
+        # that place is a temporary folder for an editable install, and a later build of
+        # the folder's other targets (qmoe::nn, `make cpp-package`) must find the library
+        # where the folder's CMake cache says it is.
         build_dir = ROOT / "build" / "ops"
-        build_dir.mkdir(parents=True, exist_ok=True)
+        library_dir = build_dir / "lib"
+        library_dir.mkdir(parents=True, exist_ok=True)
         configure = [
             "cmake",
             "-S", str(ROOT),
@@ -35,7 +41,7 @@ class CMakeBuild(build_ext):
             "-DQMOE_BUILD_TESTS=OFF",
             f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
             f"-DPython3_EXECUTABLE={sys.executable}",
-            f"-DQMOE_OPS_OUTPUT_DIR={target.parent}",
+            f"-DQMOE_OPS_OUTPUT_DIR={library_dir}",
             f"-DQMOE_OPS_OUTPUT_NAME={stem}",
             f"-DQMOE_OPS_SUFFIX=.{suffix}",
         ]
@@ -43,6 +49,8 @@ class CMakeBuild(build_ext):
         jobs = os.environ.get("MAX_JOBS", str(os.cpu_count() or 1))
         build = ["cmake", "--build", str(build_dir), "--target", "qmoe_ops", "-j", jobs]
         subprocess.run(build, check=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(library_dir / target.name, target)
 
 
 setup(

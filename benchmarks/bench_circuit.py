@@ -114,6 +114,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "grid (~15 min on a quiet 2-core machine); --quick for a smoke test."
     )
     add = parser.add_argument
+    add(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: the GPU grid of bench_gpu.py (its own options follow)",
+    )
     add("--quick", action="store_true", help="tiny sizes and short timings (~30 s)")
     add(
         "--qubits",
@@ -276,7 +282,16 @@ def _plot_lines(bench: Bench, args: argparse.Namespace, report_dir: Path | None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    device = argparse.ArgumentParser(add_help=False)
+    device.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    known, rest = device.parse_known_args(argv)
+    if known.device == "cuda":
+        # The GPU grid has its own cells, timing (CUDA events) and report: bench_gpu.py.
+        import bench_gpu
+
+        return bench_gpu.main(rest)
+    args = parse_args(rest)
     started = time.perf_counter()
     policy = TimingPolicy(
         min_time=args.min_time, min_repeats=args.min_repeats, max_time=args.max_time

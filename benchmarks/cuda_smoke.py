@@ -6,8 +6,12 @@ from cells import router_circuit
 
 from qmoe_torch import ops
 
-for n, batch in ((2, 300), (7, 129)):
+# (n, batch, noisy): the noisy circuits run on the density-matrix kernels (buckets 2 and 6),
+# one channel probability per sample (an input column, in [0, 1)) so that its gradient runs.
+for n, batch, noisy in ((2, 300, False), (7, 129, False), (2, 300, True), (5, 33, True)):
     circuit = router_circuit(n)
+    if noisy:
+        circuit.phase_damping(0, input=0).depolarizing(n - 1, constant=0.1)
     x = torch.rand(batch, n, device="cuda", dtype=torch.float64, requires_grad=True)
     w = torch.rand(circuit.n_weights, device="cuda", dtype=torch.float64, requires_grad=True)
     out = ops.expval(

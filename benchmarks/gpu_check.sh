@@ -10,4 +10,4 @@ python -m pytest -q -p no:cacheprovider tests/python/test_ops_cuda.py
 for tool in memcheck racecheck; do
   (cd benchmarks && compute-sanitizer --tool "$tool" --error-exitcode 1 python cuda_smoke.py)
 done
-(cd benchmarks && python bench_gpu.py --out results/gpu.md)
+(cd benchmarks && python bench_circuit.py --device cuda --out results/gpu.md)

@@ -31,6 +31,7 @@ FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) by
 USED = re.compile(r"Used (\d+) registers")
 SMEM = re.compile(r"(\d+) bytes smem")
 CMEM0 = re.compile(r"(\d+) bytes cmem\[0\]")
+BARRIERS = re.compile(r"used (\d+) barriers")
 
 
 def include_dir(given: str | None, scratch: Path) -> Path:
@@ -102,6 +103,8 @@ def parse(text: str) -> list[dict]:
             smem = SMEM.search(line)
             cmem = CMEM0.search(line)
             current["smem"] = int(smem.group(1)) if smem else 0
+            if barriers := BARRIERS.search(line):
+                current["barriers"] = int(barriers.group(1))
             if cmem:
                 current["cmem0"] = int(cmem.group(1))
     return kernels
@@ -122,12 +125,16 @@ def table(kernels: list[dict]) -> str:
     names = {m: short_name(d) for m, d in demangle([k["mangled"] for k in kernels]).items()}
     # ptxas of CUDA 13 no longer prints the parameter bank per kernel: a column only if seen.
     with_cmem = any("cmem0" in k for k in kernels)
+    # Barriers: 1 for the kernels whose threads synchronise (the block-per-sample ones).
+    with_barriers = any("barriers" in k for k in kernels)
     header = (
         "| kernel | registers | spill stores (B) | spill loads (B) | shared (B) | stack frame (B) |"
     )
     rows = [
-        header + (" cmem[0] (B) |" if with_cmem else ""),
-        "|---|---:|---:|---:|---:|---:|" + ("---:|" if with_cmem else ""),
+        header + (" cmem[0] (B) |" if with_cmem else "") + (" barriers |" if with_barriers else ""),
+        "|---|---:|---:|---:|---:|---:|"
+        + ("---:|" if with_cmem else "")
+        + ("---:|" if with_barriers else ""),
     ]
     for k in sorted(kernels, key=lambda k: natural_key(names[k["mangled"]])):
         row = (
@@ -135,7 +142,9 @@ def table(kernels: list[dict]) -> str:
             f"| {k.get('spill_stores', '?')} | {k.get('spill_loads', '?')} "
             f"| {k.get('smem', 0)} | {k.get('stack', '?')} |"
         )
-        rows.append(row + (f" {k.get('cmem0', '?')} |" if with_cmem else ""))
+        row += f" {k.get('cmem0', '?')} |" if with_cmem else ""
+        row += f" {k.get('barriers', 0)} |" if with_barriers else ""
+        rows.append(row)
     return "\n".join(rows)
 
 
@@ -173,11 +182,36 @@ involved. Static numbers per kernel: what the compiler allotted, not a measureme
   in the parameter shift, whose shifted runs and initial-state sweep share the two):
   2**MaxQubits x 8 B (float) or 16 B (double) per state; the rest is the spills and the
   28-byte scratch of the sin/cos argument reduction's slow path (large angles only).
+  The density-matrix kernels (`density_kernels.cu`) keep `rho[4**MaxQubits]`, plus
+  `lambda` and `density_checkpoint_slots(MaxQubits)` copies of rho (8, 2, 0) in the
+  adjoint (the parameter shift's initial-state sweep reuses rho's buffer for lambda):
+  4**MaxQubits x 8 B or 16 B each. At 5-6 qubits that is 32-128 KB per thread, and the
+  driver reserves local memory for every thread that can be resident (frame x 2,048 per
+  SM x SMs).
 - *spill stores/loads*: a few bytes the register allocator chose; not forced by the
   launch bounds (128 threads per block allow 255 registers per thread).
 - The by-value `DeviceProgram` + `DeviceReadout` + arguments (under 4 KB) are read in
   place from the parameter bank: they add nothing to the stack frame
   (`__grid_constant__` keeps it so wherever their address is taken).
+- *shared* of the thread-per-sample statevector kernels: the block's table of shared
+  half angles (cos/sin of t/2 for every weight or constant rotation, 384 entries: 3 KB
+  float, 6 KB double), filled by the block's threads before a barrier, so a weight's
+  sincos is taken once per block instead of once per sample.
+- Block-per-sample kernels (`statevector_block_*_kernel<Real>`, n >= 7): one kernel per
+  direction and precision, the qubit count a runtime argument. Their states are in
+  *dynamic* shared memory, sized per launch (`BlockLayout`, cuda/kernels/block_layout.h)
+  and so not in the *shared* column: a block-size scratch (256 x 4 or 8 B) plus 2**n x
+  8 B (float) or 16 B (double) per state while the states fit the device's opt-in limit
+  (n <= 13; the float64 backward at 13 keeps lambda in the global workspace), none from
+  14 qubits on (all states in a global workspace slot per block). *barriers*: the
+  hardware barriers a block uses (1: `__syncthreads`; 0: its threads never wait).
+- Why the operators run a thread per sample only up to 6 qubits
+  (statevector_block_kernels.h, kMaxOpThreadPerSampleQubits): n = 7..10 would run in
+  the 8- and 10-qubit buckets, whose stack frames are 2-33 KB of local memory per
+  thread (64 KB-1 MB per warp, far past L1), while the block kernels keep one sample's
+  state in 2-16 KB of shared memory per block, with a stack frame of tens of bytes.
+  Chosen from this report without a GPU; to be confirmed by measurement where one is
+  lent.
 
 {chr(10).join(sections)}"""
     args.out.parent.mkdir(parents=True, exist_ok=True)

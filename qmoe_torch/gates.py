@@ -198,10 +198,10 @@ class QuantumGate(nn.Module):
             else None
         )
         self.circuit = circuit
-        # built once: every forward passes the same lists to the operator
-        self._program = circuit.program
-        self._constants = circuit.constants
-        self._z_masks = [] if readout == "probs" else circuit.z_masks
+        # built once, in the operators' types: every forward passes the same lists
+        self._program = [int(v) for v in circuit.program]
+        self._constants = [float(c) for c in circuit.constants]
+        self._z_masks = [] if readout == "probs" else [int(m) for m in circuit.z_masks]
 
         self.projection = nn.Linear(d_model, n_qubits, dtype=dtype) if projection else None
         self.circuit_weights = nn.Parameter(
@@ -212,20 +212,30 @@ class QuantumGate(nn.Module):
 
     def angles(self, hidden: torch.Tensor) -> torch.Tensor:
         """The circuit's per-token angles ``[tokens, n_qubits]`` for ``hidden[..., d_model]``."""
-        tokens = hidden.reshape(-1, self.d_model).to(self.circuit_weights.dtype)
-        if self.projection is None:
+        return self._angles(hidden, self.circuit_weights.dtype)
+
+    # A decoding step spends microseconds here: each no-op skipped (a reshape of a 2-D
+    # hidden, a cast to its own dtype) and each submodule or parameter read once into a
+    # local (nn.Module attribute lookup is not free) counts.
+
+    def _angles(self, hidden: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        tokens = hidden if hidden.dim() == 2 else hidden.reshape(-1, self.d_model)
+        if tokens.dtype != dtype:
+            tokens = tokens.to(dtype)
+        projection = self.projection
+        if projection is None:
             return tokens
-        return self.angle_range * torch.sigmoid(self.projection(tokens))
+        return self.angle_range * torch.sigmoid(projection(tokens))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         _check_hidden(hidden, self.d_model, "QuantumGate")
-        angles = self.angles(hidden)
-        kwargs = dict(constants=self._constants, diff_method=self.diff_method)
+        weights = self.circuit_weights
+        angles = self._angles(hidden, weights.dtype)
         if self.noise is not None and self.noise.changes_measurement:
             values = measure(
                 self.circuit,
                 angles,
-                self.circuit_weights,
+                weights,
                 noise=self.noise,
                 generator=self.generator,
                 diff_method=self.diff_method,
@@ -233,19 +243,39 @@ class QuantumGate(nn.Module):
             if self.readout == "probs":
                 logits = torch.log(values[:, : self.n_experts].clamp_min(0) + _PROBABILITY_FLOOR)
             else:
-                logits = self.adapter(values) if self.adapter is not None else self.scale * values
-            return logits.reshape(*hidden.shape[:-1], self.n_experts).to(gate_output_dtype(hidden))
-        if self.readout == "probs":
-            probabilities = ops.probs(
-                angles, self.circuit_weights, self._program, self.n_qubits, **kwargs
+                logits = self._read_out(values)
+        elif self.readout == "probs":
+            probabilities = ops._probs(
+                angles,
+                weights,
+                None,
+                self._program,
+                self._constants,
+                self.n_qubits,
+                self.diff_method,
             )
             logits = torch.log(probabilities[:, : self.n_experts] + _PROBABILITY_FLOOR)
         else:
-            values = ops.expval(
-                angles, self.circuit_weights, self._program, self.n_qubits, self._z_masks, **kwargs
+            values = ops._expval(
+                angles,
+                weights,
+                None,
+                self._program,
+                self._constants,
+                self.n_qubits,
+                self._z_masks,
+                self.diff_method,
             )
-            logits = self.adapter(values) if self.adapter is not None else self.scale * values
-        return logits.reshape(*hidden.shape[:-1], self.n_experts).to(gate_output_dtype(hidden))
+            logits = self._read_out(values)
+        if hidden.dim() != 2:
+            logits = logits.reshape(*hidden.shape[:-1], self.n_experts)
+        dtype = gate_output_dtype(hidden)
+        return logits if logits.dtype == dtype else logits.to(dtype)
+
+    def _read_out(self, values: torch.Tensor) -> torch.Tensor:
+        """Logits from the Z expectation values: the adapter ("expval") or the scale ("parity")."""
+        adapter = self.adapter
+        return adapter(values) if adapter is not None else self.scale * values
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters: ``quantum`` (circuit angles) and ``classical`` (the rest)."""

@@ -27,8 +27,9 @@ class MoEOutput:
     dropped_fraction: torch.Tensor  # of the T * k slots
 
 
-# a pytree node, so that torch.export can return it (torch.compile needs no registration)
-torch.export.register_dataclass(MoEOutput)
+# a pytree node, so that torch.export can return it (torch.compile needs no registration);
+# the serialized name lets a program that returns it be saved (torch.export.save, AOTI)
+torch.export.register_dataclass(MoEOutput, serialized_type_name="qmoe_torch.MoEOutput")
 
 
 class MoE(nn.Module):

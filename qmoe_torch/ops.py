@@ -1,7 +1,9 @@
 """Typed entry points to the fused circuit operators ``torch.ops.qmoe.*``.
 
 Every function here is one operator call: the whole circuit for every sample of
-the batch, with gradients (adjoint or parameter shift) registered in C++.
+the batch, with gradients (adjoint or parameter shift) registered in C++. Under a
+``torch.func`` transform (vmap, grad, jacrev, ...), which refuses C++ autograd, the call
+goes through a Python autograd function over the same operators (`_torch_func`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Literal
 
 import torch
 
-from . import _library
+from . import _library, _torch_func
 from .circuits import Circuit
 
 DiffMethod = Literal["adjoint", "parameter_shift"]
@@ -45,7 +47,7 @@ def expval(
     Returns:
         ``[B, len(z_masks)]`` in the dtype of ``inputs``.
     """
-    return torch.ops.qmoe.expval(
+    return _expval(
         inputs,
         weights,
         initial_state,
@@ -68,7 +70,7 @@ def probs(
     diff_method: DiffMethod = "adjoint",
 ) -> torch.Tensor:
     """Basis-state probabilities ``[B, 2**n]`` for every sample (arguments as in `expval`)."""
-    return torch.ops.qmoe.probs(
+    return _probs(
         inputs,
         weights,
         initial_state,
@@ -76,6 +78,55 @@ def probs(
         [float(c) for c in constants],
         int(n_qubits),
         diff_method,
+    )
+
+
+# The calls with the lists already in the operators' types, for modules that build them
+# once (QuantumGate): a decoding step spends microseconds, and converting them is one.
+
+
+def _expval(
+    inputs: torch.Tensor,
+    weights: torch.Tensor,
+    initial_state: torch.Tensor | None,
+    program: list[int],
+    constants: list[float],
+    n_qubits: int,
+    z_masks: list[int],
+    diff_method: str,
+) -> torch.Tensor:
+    if torch._C._are_functorch_transforms_active():
+        return _torch_func.circuit(
+            inputs,
+            weights,
+            initial_state,
+            program,
+            constants,
+            n_qubits,
+            z_masks,
+            False,
+            diff_method,
+        )
+    return torch.ops.qmoe.expval.default(
+        inputs, weights, initial_state, program, constants, n_qubits, z_masks, diff_method
+    )
+
+
+def _probs(
+    inputs: torch.Tensor,
+    weights: torch.Tensor,
+    initial_state: torch.Tensor | None,
+    program: list[int],
+    constants: list[float],
+    n_qubits: int,
+    diff_method: str,
+) -> torch.Tensor:
+    if torch._C._are_functorch_transforms_active():
+        return _torch_func.circuit(
+            inputs, weights, initial_state, program, constants, n_qubits, [], True, diff_method
+        )
+    return torch.ops.qmoe.probs.default(
+        inputs, weights, initial_state, program, constants, n_qubits, diff_method
     )
 
 

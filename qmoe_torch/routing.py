@@ -25,23 +25,44 @@ class RouterOutput:
         probs: ``[T, E]`` softmax of ``logits``, float32 or wider.
         weights: ``[T, k]`` combine weights of the selected experts.
         indices: ``[T, k]`` the selected experts, best first.
+
+    Computed from those when read (a decoding step reads none of them, and they cost
+    more than the routing itself at a few tokens), again on every read, so that each read
+    follows the grad mode it is made in:
+
         load: ``[E]`` fraction of the ``T * k`` routing slots each expert received.
         aux_loss: load-balancing loss ``E * sum_e load_e * mean_t probs[t, e]`` (1 when
             perfectly balanced; Switch Transformer for k = 1, GShard-style for k > 1).
-        z_loss: router z-loss ``mean_t logsumexp(logits[t])**2`` (ST-MoE).
+        z_loss: router z-loss ``mean_t logsumexp(logits[t])**2`` (ST-MoE), over the
+            logits in float32 or wider.
     """
 
     logits: torch.Tensor
     probs: torch.Tensor
     weights: torch.Tensor
     indices: torch.Tensor
-    load: torch.Tensor
-    aux_loss: torch.Tensor
-    z_loss: torch.Tensor
+
+    @property
+    def load(self) -> torch.Tensor:
+        return expert_load(self.indices, self.probs.shape[-1])
+
+    @property
+    def aux_loss(self) -> torch.Tensor:
+        return load_balancing_loss(self.probs, self.indices)
+
+    @property
+    def z_loss(self) -> torch.Tensor:
+        return router_z_loss(_routing_precision(self.logits))
 
 
-# a pytree node, so that torch.export can return it (torch.compile needs no registration)
-torch.export.register_dataclass(RouterOutput)
+def _routing_precision(logits: torch.Tensor) -> torch.Tensor:
+    """``logits`` in at least float32: routing decisions in float32 whatever the model's dtype."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
+# a pytree node, so that torch.export can return it (torch.compile needs no registration);
+# the serialized name lets a program that returns it be saved (torch.export.save, AOTI)
+torch.export.register_dataclass(RouterOutput, serialized_type_name="qmoe_torch.RouterOutput")
 
 
 def load_balancing_loss(probs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -145,13 +166,13 @@ class TopKRouter(nn.Module):
         if self.training and self.jitter > 0:
             hidden = hidden * torch.empty_like(hidden).uniform_(1 - self.jitter, 1 + self.jitter)
         logits = self.gate(hidden)
-        logits = logits.reshape(-1, self.n_experts)
+        if logits.dim() != 2:  # a reshape costs a decoding step about a microsecond
+            logits = logits.reshape(-1, self.n_experts)
         if self.check_finite:
             _check_finite_logits(logits)
         if self.training and self.noise_std > 0:
             logits = logits + torch.randn_like(logits) * self.noise_std
-        # routing decisions in at least float32, whatever the model's dtype
-        wide = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+        wide = _routing_precision(logits)
         probs = torch.softmax(wide, dim=-1)
         if self.softmax == "before":
             weights, indices = torch.topk(probs, self.k, dim=-1)
@@ -160,12 +181,4 @@ class TopKRouter(nn.Module):
         else:
             top_logits, indices = torch.topk(wide, self.k, dim=-1)
             weights = torch.softmax(top_logits, dim=-1)
-        return RouterOutput(
-            logits=logits,
-            probs=probs,
-            weights=weights,
-            indices=indices,
-            load=expert_load(indices, self.n_experts),
-            aux_loss=load_balancing_loss(probs, indices),
-            z_loss=router_z_loss(wide),
-        )
+        return RouterOutput(logits=logits, probs=probs, weights=weights, indices=indices)

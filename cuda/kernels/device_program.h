@@ -69,19 +69,22 @@ QMOE_HOST_DEVICE inline int64_t readout_width(const DeviceReadout& readout, int 
 // From a validated program (core::parse_program) and the constants it may reference.
 // Only the referenced prefix of `constants` travels, as in the CPU engine. Throws
 // std::invalid_argument naming the limit when the program does not fit, and for
-// channels (the statevector kernels simulate pure states).
+// channels unless `allow_channels` (the statevector kernels simulate pure states; the
+// density-matrix kernels take channels, their probability in the op's source).
 inline DeviceProgram make_device_program(const core::Program& program, const double* constants,
-                                         int64_t n_constants) {
+                                         int64_t n_constants, bool allow_channels = false) {
+  const std::string kernels =
+      allow_channels ? "CUDA density-matrix kernels" : "CUDA statevector kernels";
   const int64_t n_ops = static_cast<int64_t>(program.operations.size());
   if (n_ops > kDeviceProgramCapacity) {
     throw std::invalid_argument(
-        "CUDA statevector kernels: the program has " + std::to_string(n_ops) +
-        " operations, more than the " + std::to_string(kDeviceProgramCapacity) +
+        kernels + ": the program has " + std::to_string(n_ops) + " operations, more than the " +
+        std::to_string(kDeviceProgramCapacity) +
         " a launch carries (kDeviceProgramCapacity, bounded by the 4 KB kernel-parameter limit)");
   }
   if (program.n_qubits < 1 || program.n_qubits > 255) {
-    throw std::invalid_argument("CUDA statevector kernels: n_qubits " +
-                                std::to_string(program.n_qubits) + " outside 1..255");
+    throw std::invalid_argument(kernels + ": n_qubits " + std::to_string(program.n_qubits) +
+                                " outside 1..255");
   }
   DeviceProgram device{};
   device.n_qubits = program.n_qubits;
@@ -89,9 +92,9 @@ inline DeviceProgram make_device_program(const core::Program& program, const dou
   int64_t referenced_constants = 0;
   for (int64_t i = 0; i < n_ops; ++i) {
     const core::Operation& op = program.operations[static_cast<size_t>(i)];
-    const std::string where = "CUDA statevector kernels: operation " + std::to_string(i) + " (" +
-                              core::opcode_name(op.opcode) + ")";
-    if (core::is_channel(op.opcode)) {
+    const std::string where =
+        kernels + ": operation " + std::to_string(i) + " (" + core::opcode_name(op.opcode) + ")";
+    if (core::is_channel(op.opcode) && !allow_channels) {
       throw std::invalid_argument(where +
                                   " is a channel; the statevector kernels take pure states only");
     }
@@ -112,12 +115,12 @@ inline DeviceProgram make_device_program(const core::Program& program, const dou
   }
   if (referenced_constants > kDeviceConstantCapacity) {
     throw std::invalid_argument(
-        "CUDA statevector kernels: the program references " + std::to_string(referenced_constants) +
+        kernels + ": the program references " + std::to_string(referenced_constants) +
         " constants, more than the " + std::to_string(kDeviceConstantCapacity) +
         " a launch carries (kDeviceConstantCapacity, bounded by the 4 KB kernel-parameter limit)");
   }
   if (referenced_constants > n_constants) {
-    throw std::invalid_argument("CUDA statevector kernels: the program references constant " +
+    throw std::invalid_argument(kernels + ": the program references constant " +
                                 std::to_string(referenced_constants - 1) + " of " +
                                 std::to_string(n_constants));
   }

@@ -321,18 +321,53 @@ QMOE_HOST_DEVICE inline HalfAngle<Real> shifted_half_angle(Real angle, double of
   return HalfAngle<Real>{static_cast<Real>(half.cos_half), static_cast<Real>(half.sin_half)};
 }
 
-// psi <- U psi, the program with the sample's angles (and `shift` applied).
+// The half-angle cos/sin of every rotation whose angle is the same for all samples (a
+// shared weight or a constant), one entry per operation: the launch's threads fill it
+// once per block, in shared memory, before any sample runs (statevector_kernels.cu),
+// instead of every thread taking the same sincos per weight. `rank` of `size` threads;
+// entries of other operations are left unwritten and never read.
+template <class Real>
+QMOE_HOST_DEVICE inline void fill_fixed_half_angles(uint32_t rank, uint32_t size,
+                                                    const DeviceProgram& program,
+                                                    const Real* weights, HalfAngle<Real>* table) {
+  for (int i = static_cast<int>(rank); i < program.n_ops; i += static_cast<int>(size)) {
+    const PackedOp op = program.ops[i];
+    if (!is_rotation(static_cast<Opcode>(op.opcode))) continue;
+    if (static_cast<ParamSource>(op.source) == ParamSource::kInput) continue;
+    table[i] = half_angle(operation_angle(program, op, static_cast<const Real*>(nullptr), weights));
+  }
+}
+
+// The half angle of rotation `i`: from `fixed` (fill_fixed_half_angles) when its angle is
+// shared and a table is given, else taken here. The same bits either way.
+template <class Real>
+QMOE_HOST_DEVICE inline HalfAngle<Real> rotation_half_angle(const DeviceProgram& program, int i,
+                                                            const PackedOp& op,
+                                                            const Real* input_row,
+                                                            const Real* weights,
+                                                            const HalfAngle<Real>* fixed) {
+  if (fixed != nullptr && static_cast<ParamSource>(op.source) != ParamSource::kInput) {
+    return fixed[i];
+  }
+  return half_angle(operation_angle(program, op, input_row, weights));
+}
+
+// psi <- U psi, the program with the sample's angles (and `shift` applied); `fixed`:
+// the block's table of shared half angles, or null.
 template <class Real>
 QMOE_HOST_DEVICE inline void run_program(const DeviceProgram& program,
                                          const SampleBatch<Real>& batch, int64_t sample,
-                                         Complex<Real>* psi, AngleOffset shift = {}) {
+                                         Complex<Real>* psi, AngleOffset shift = {},
+                                         const HalfAngle<Real>* fixed = nullptr) {
   const Real* inputs = input_row(batch, sample);
   for (int i = 0; i < program.n_ops; ++i) {
     const PackedOp op = program.ops[i];
     HalfAngle<Real> half{1, 0};
     if (is_rotation(static_cast<Opcode>(op.opcode))) {
-      const Real angle = operation_angle(program, op, inputs, batch.weights);
-      half = i == shift.operation ? shifted_half_angle(angle, shift.offset) : half_angle(angle);
+      half = i == shift.operation
+                 ? shifted_half_angle(operation_angle(program, op, inputs, batch.weights),
+                                      shift.offset)
+                 : rotation_half_angle(program, i, op, inputs, batch.weights, fixed);
     }
     apply_operation(op, program.n_qubits, half, false, psi);
   }
@@ -397,11 +432,12 @@ template <class Real, int MaxQubits>
 QMOE_HOST_DEVICE inline void forward_sample(const DeviceProgram& program,
                                             const DeviceReadout& readout,
                                             const StatevectorForwardArgs<Real>& args,
-                                            int64_t sample) {
+                                            int64_t sample,
+                                            const HalfAngle<Real>* fixed = nullptr) {
   Complex<Real> psi[1 << MaxQubits];
   const int dim = 1 << program.n_qubits;
   load_initial_state(args.batch, sample, dim, psi);
-  run_program(program, args.batch, sample, psi);
+  run_program(program, args.batch, sample, psi, AngleOffset{}, fixed);
   if (args.final_state != nullptr) {
     Real* row = args.final_state + sample * dim * 2;
     for (int k = 0; k < dim; ++k) {
@@ -422,7 +458,8 @@ template <class Real>
 QMOE_HOST_DEVICE inline void adjoint_sweep(const DeviceProgram& program,
                                            const DeviceReadout& readout,
                                            const StatevectorAdjointArgs<Real>& args, int64_t sample,
-                                           Complex<Real>* psi, Complex<Real>* lambda) {
+                                           Complex<Real>* psi, Complex<Real>* lambda,
+                                           const HalfAngle<Real>* fixed = nullptr) {
   const SampleBatch<Real>& batch = args.batch;
   const int n = program.n_qubits;
   const int dim = 1 << n;
@@ -431,7 +468,7 @@ QMOE_HOST_DEVICE inline void adjoint_sweep(const DeviceProgram& program,
     for (int k = 0; k < dim; ++k) psi[k] = Complex<Real>{row[2 * k], row[2 * k + 1]};
   } else {
     load_initial_state(batch, sample, dim, psi);
-    run_program(program, batch, sample, psi);
+    run_program(program, batch, sample, psi, AngleOffset{}, fixed);
   }
   fold_readout(readout, dim, args.grad_out + sample * readout_width(readout, n), psi, lambda);
 
@@ -451,7 +488,7 @@ QMOE_HOST_DEVICE inline void adjoint_sweep(const DeviceProgram& program,
     HalfAngle<Real> half{1, 0};
     bool want_gradient = false;
     if (is_rotation(opcode)) {
-      half = half_angle(operation_angle(program, op, inputs, batch.weights));
+      half = rotation_half_angle(program, i, op, inputs, batch.weights, fixed);
       want_gradient = (source == ParamSource::kInput && input_gradient_row != nullptr) ||
                       (source == ParamSource::kWeight && weight_row != nullptr);
     }
@@ -483,10 +520,11 @@ template <class Real, int MaxQubits>
 QMOE_HOST_DEVICE inline void adjoint_sample(const DeviceProgram& program,
                                             const DeviceReadout& readout,
                                             const StatevectorAdjointArgs<Real>& args,
-                                            int64_t sample) {
+                                            int64_t sample,
+                                            const HalfAngle<Real>* fixed = nullptr) {
   Complex<Real> psi[1 << MaxQubits];
   Complex<Real> lambda[1 << MaxQubits];
-  adjoint_sweep(program, readout, args, sample, psi, lambda);
+  adjoint_sweep(program, readout, args, sample, psi, lambda, fixed);
 }
 
 }  // namespace statevector
@@ -494,28 +532,27 @@ QMOE_HOST_DEVICE inline void adjoint_sample(const DeviceProgram& program,
 // ---- what one thread of a launch runs ------------------------------------------------------
 
 // Sample = the thread's global index. The launch rounds the batch up to whole
-// blocks: the threads past its end return before touching memory.
+// blocks: the threads past its end return before touching memory. `fixed`: the
+// block's table of shared half angles (fill_fixed_half_angles), or null.
 template <class Real, int MaxQubits>
-QMOE_HOST_DEVICE inline void statevector_forward_thread(const ThreadIndex& thread,
-                                                        const DeviceProgram& program,
-                                                        const DeviceReadout& readout,
-                                                        const StatevectorForwardArgs<Real>& args) {
+QMOE_HOST_DEVICE inline void statevector_forward_thread(
+    const ThreadIndex& thread, const DeviceProgram& program, const DeviceReadout& readout,
+    const StatevectorForwardArgs<Real>& args, const statevector::HalfAngle<Real>* fixed = nullptr) {
   const int64_t sample = thread.global();
   if (sample >= args.batch.batch_size) return;
   // The launcher picks a bucket that holds the state; never index past psi.
   if (program.n_qubits > MaxQubits) return;
-  statevector::forward_sample<Real, MaxQubits>(program, readout, args, sample);
+  statevector::forward_sample<Real, MaxQubits>(program, readout, args, sample, fixed);
 }
 
 template <class Real, int MaxQubits>
-QMOE_HOST_DEVICE inline void statevector_adjoint_thread(const ThreadIndex& thread,
-                                                        const DeviceProgram& program,
-                                                        const DeviceReadout& readout,
-                                                        const StatevectorAdjointArgs<Real>& args) {
+QMOE_HOST_DEVICE inline void statevector_adjoint_thread(
+    const ThreadIndex& thread, const DeviceProgram& program, const DeviceReadout& readout,
+    const StatevectorAdjointArgs<Real>& args, const statevector::HalfAngle<Real>* fixed = nullptr) {
   const int64_t sample = thread.global();
   if (sample >= args.batch.batch_size) return;
   if (program.n_qubits > MaxQubits) return;
-  statevector::adjoint_sample<Real, MaxQubits>(program, readout, args, sample);
+  statevector::adjoint_sample<Real, MaxQubits>(program, readout, args, sample, fixed);
 }
 
 }  // namespace qmoe::cuda

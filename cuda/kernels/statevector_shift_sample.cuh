@@ -43,7 +43,8 @@ template <class Real, int MaxQubits>
 QMOE_HOST_DEVICE inline void parameter_shift_sample(const DeviceProgram& program,
                                                     const DeviceReadout& readout,
                                                     const StatevectorAdjointArgs<Real>& args,
-                                                    int64_t sample) {
+                                                    int64_t sample,
+                                                    const HalfAngle<Real>* fixed = nullptr) {
   const SampleBatch<Real>& batch = args.batch;
   const int n = program.n_qubits;
   const int dim = 1 << n;
@@ -69,7 +70,7 @@ QMOE_HOST_DEVICE inline void parameter_shift_sample(const DeviceProgram& program
       for (int side = 0; side < 2; ++side) {
         load_initial_state(batch, sample, dim, psi);
         run_program(program, batch, sample, psi,
-                    AngleOffset{i, side == 0 ? core::kShiftAngle : -core::kShiftAngle});
+                    AngleOffset{i, side == 0 ? core::kShiftAngle : -core::kShiftAngle}, fixed);
         shifted[side] = contract_readout(readout, dim, grad_row, psi);
       }
       row[op.index] += (shifted[0] - shifted[1]) / 2;
@@ -80,7 +81,7 @@ QMOE_HOST_DEVICE inline void parameter_shift_sample(const DeviceProgram& program
   StatevectorAdjointArgs<Real> state_args = args;
   state_args.grad_inputs = nullptr;
   state_args.weight_partials = nullptr;
-  adjoint_sweep(program, readout, state_args, sample, psi, lambda);
+  adjoint_sweep(program, readout, state_args, sample, psi, lambda, fixed);
 }
 
 }  // namespace statevector
@@ -89,11 +90,11 @@ QMOE_HOST_DEVICE inline void parameter_shift_sample(const DeviceProgram& program
 template <class Real, int MaxQubits>
 QMOE_HOST_DEVICE inline void statevector_parameter_shift_thread(
     const ThreadIndex& thread, const DeviceProgram& program, const DeviceReadout& readout,
-    const StatevectorAdjointArgs<Real>& args) {
+    const StatevectorAdjointArgs<Real>& args, const statevector::HalfAngle<Real>* fixed = nullptr) {
   const int64_t sample = thread.global();
   if (sample >= args.batch.batch_size) return;
   if (program.n_qubits > MaxQubits) return;
-  statevector::parameter_shift_sample<Real, MaxQubits>(program, readout, args, sample);
+  statevector::parameter_shift_sample<Real, MaxQubits>(program, readout, args, sample, fixed);
 }
 
 }  // namespace qmoe::cuda

@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros_like.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -19,9 +20,13 @@
 #include <string>
 
 #include "qmoe/core/program/readout.h"
+#include "qmoe/cuda/kernels/density_kernels.h"
 #include "qmoe/cuda/kernels/device_program.h"
+#include "qmoe/cuda/kernels/statevector_block_kernels.h"
 #include "qmoe/cuda/kernels/statevector_kernels.h"
 #include "qmoe/cuda/kernels/weight_reduction.cuh"
+#include "qmoe/cuda/ops/density_dispatch_cuda.h"
+#include "qmoe/cuda/ops/launch_support_cuda.h"
 #include "qmoe/ops/circuit_call.h"
 #include "qmoe/ops/forward_entries.h"
 
@@ -29,23 +34,77 @@ namespace qmoe::ops {
 namespace {
 
 // What the CUDA backend runs today: the statevector engine (adjoint or parameter-shift
-// gradients), up to kMaxThreadPerSampleQubits qubits. Anything else is refused by
-// name, never run on another engine in silence.
+// gradients) up to the CPU engine's limit (a thread per sample to
+// kMaxOpThreadPerSampleQubits, a block per sample above: statevector_block_kernels.h),
+// and the density-matrix engine (density_dispatch_cuda.h) up to kMaxDensityQubits.
+// Anything else is refused by name, never run on another engine in silence.
 void check_cuda_call(const char* op_name, const CircuitCall& call) {
-  TORCH_CHECK_NOT_IMPLEMENTED(call.engine == core::EngineKind::kStatevector, op_name,
-                              ": programs with noise channels run on the CPU only for now (the "
-                              "CUDA density-matrix engine is not built yet); move the tensors "
-                              "to the CPU");
-  TORCH_CHECK_NOT_IMPLEMENTED(call.program.n_qubits <= cuda::kMaxThreadPerSampleQubits, op_name,
+  if (call.engine == core::EngineKind::kDensityMatrix) {
+    TORCH_CHECK_NOT_IMPLEMENTED(call.program.n_qubits <= cuda::kMaxDensityQubits, op_name,
+                                ": programs with noise channels run on CUDA up to ",
+                                cuda::kMaxDensityQubits,
+                                " qubits (the density-matrix kernels), "
+                                "got n_qubits=",
+                                call.program.n_qubits, "; move the tensors to the CPU");
+    return;
+  }
+  TORCH_CHECK_NOT_IMPLEMENTED(call.program.n_qubits <= cuda::kMaxBlockPerSampleQubits, op_name,
                               ": n_qubits=", call.program.n_qubits,
-                              " on CUDA: the kernels hold "
-                              "up to ",
-                              cuda::kMaxThreadPerSampleQubits,
-                              " qubits for now; larger states run on the CPU");
+                              " on CUDA: the kernels hold up to ", cuda::kMaxBlockPerSampleQubits,
+                              " qubits");
 }
 
-void check_launch(const char* op_name, cudaError_t status) {
-  TORCH_CHECK(status == cudaSuccess, op_name, ": CUDA launch failed: ", cudaGetErrorString(status));
+bool block_per_sample(const CircuitCall& call) {
+  return cuda::statevector_decomposition(call.program.n_qubits) ==
+         cuda::StatevectorDecomposition::kBlockPerSample;
+}
+
+// A block-per-sample launch: its layout on the current device and its workspace, from
+// torch's allocator. The workspace holds the states that do not fit in shared memory
+// (n >= 14: all of them), one slot per block; the blocks stride over the batch, so
+// fewer blocks take less memory. Planned to use at most half of what the device has
+// free (cudaMemGetInfo, plus what torch's allocator holds unused), or all of it for a
+// single slot; a state larger than that is an OutOfMemoryError naming n_qubits, the
+// bytes it needs and the bytes free.
+struct BlockLaunch {
+  cuda::BlockLayout layout;
+  at::Tensor workspace;
+  unsigned char* workspace_data = nullptr;
+};
+
+template <class Real>
+BlockLaunch plan_block_launch(const char* op_name, const CircuitCall& call, bool backward,
+                              const at::Tensor& like) {
+  BlockLaunch launch;
+  check_launch(op_name,
+               cuda::plan_statevector_block_launch<Real>(call.program.n_qubits, backward,
+                                                         call.batch.expect_int(), &launch.layout));
+  if (launch.layout.slot_bytes == 0) return launch;
+  size_t device_free = 0, device_total = 0;
+  // Relaxed capture mode for this thread around the query, restored after: inside a
+  // torch.cuda.graph capture (global mode) the runtime may refuse calls it deems
+  // unsafe, and this one neither enqueues nor synchronises anything.
+  cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeRelaxed;
+  check_launch(op_name, cudaThreadExchangeStreamCaptureMode(&capture_mode));
+  const cudaError_t memory_status = cudaMemGetInfo(&device_free, &device_total);
+  check_launch(op_name, cudaThreadExchangeStreamCaptureMode(&capture_mode));
+  check_launch(op_name, memory_status);
+  // Reserved by torch's caching allocator but not allocated: free to at::empty too
+  // (index 0 of the stat arrays: the aggregate over pool kinds).
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(like.device().index());
+  const int64_t cached = stats.reserved_bytes[0].current - stats.allocated_bytes[0].current;
+  const int64_t free_bytes = static_cast<int64_t>(device_free) + (cached > 0 ? cached : 0);
+  const int64_t budget = launch.layout.slot_bytes > free_bytes / 2 ? free_bytes : free_bytes / 2;
+  try {
+    cuda::fit_block_workspace(launch.layout, budget);
+  } catch (const std::invalid_argument& error) {
+    TORCH_CHECK_WITH(OutOfMemoryError, false, op_name, ": ", error.what(), " (", like.device(),
+                     ", cudaMemGetInfo); use fewer qubits or run on the CPU");
+  }
+  launch.workspace =
+      at::empty({cuda::block_workspace_bytes(launch.layout)}, like.options().dtype(at::kByte));
+  launch.workspace_data = launch.workspace.mutable_data_ptr<uint8_t>();
+  return launch;
 }
 
 // The by-value launch description; ValueError for a program over its capacity.
@@ -60,32 +119,11 @@ LaunchProgram launch_program(const char* op_name, const CircuitCall& call,
     LaunchProgram launch;
     launch.program = cuda::make_device_program(call.program, constants.data(),
                                                static_cast<int64_t>(constants.size()));
-    if (call.probs) {
-      launch.readout = cuda::make_probs_readout();
-    } else {
-      const std::vector<int64_t> masks = core::index_masks_from_wires(
-          z_masks.data(), static_cast<int64_t>(z_masks.size()), call.program.n_qubits);
-      launch.readout = cuda::make_expval_readout(masks.data(), static_cast<int64_t>(masks.size()));
-    }
+    launch.readout = launch_readout(call, z_masks);
     return launch;
   } catch (const std::invalid_argument& error) {
     TORCH_CHECK_VALUE(false, op_name, ": ", error.what());
   }
-}
-
-template <class Real>
-cuda::SampleBatch<Real> sample_batch(const CircuitCall& call, const at::Tensor& inputs,
-                                     const at::Tensor& weights, const at::Tensor& initial_state) {
-  cuda::SampleBatch<Real> batch{};
-  batch.batch_size = call.batch.expect_int();
-  batch.inputs = inputs.const_data_ptr<Real>();
-  batch.n_input_columns = inputs.size(1);
-  batch.weights = weights.const_data_ptr<Real>();
-  batch.n_weights = weights.size(0);
-  batch.initial_state =
-      initial_state.defined() ? static_cast<const Real*>(initial_state.const_data_ptr()) : nullptr;
-  batch.initial_state_is_complex = call.initial_state_is_complex ? 1 : 0;
-  return batch;
 }
 
 at::Tensor contiguous_state(const std::optional<at::Tensor>& initial_state) {
@@ -107,6 +145,10 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const char* op_name, const at::T
   const at::Tensor inputs = inputs_arg.contiguous();
   const at::Tensor weights = weights_arg.contiguous();
   const at::Tensor initial_state = contiguous_state(initial_state_arg);
+  if (call.engine == core::EngineKind::kDensityMatrix) {  // keep_state was refused above
+    return {density_forward_cuda(op_name, call, inputs, weights, initial_state, constants, z_masks),
+            at::empty({0}, inputs.options())};
+  }
   const int64_t batch_size = call.batch.expect_int();
   at::Tensor out = at::empty({batch_size, call.output_width}, inputs.options());
   at::Tensor state = keep_state
@@ -119,9 +161,16 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const char* op_name, const at::T
     args.batch = sample_batch<scalar_t>(call, inputs, weights, initial_state);
     args.out = out.mutable_data_ptr<scalar_t>();
     args.final_state = keep_state ? state.mutable_data_ptr<scalar_t>() : nullptr;
-    check_launch(op_name,
-                 cuda::launch_statevector_forward<scalar_t>(launch.program, launch.readout, args,
-                                                            c10::cuda::getCurrentCUDAStream()));
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+    if (block_per_sample(call)) {
+      const BlockLaunch block = plan_block_launch<scalar_t>(op_name, call, false, inputs);
+      check_launch(op_name, cuda::launch_statevector_block_forward<scalar_t>(
+                                block.layout, block.workspace_data, launch.program, launch.readout,
+                                args, stream));
+    } else {
+      check_launch(op_name, cuda::launch_statevector_forward<scalar_t>(
+                                launch.program, launch.readout, args, stream));
+    }
   });
   return {out, state};
 }
@@ -151,6 +200,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
   TORCH_CHECK_VALUE(!final_state.defined() || final_state.device() == inputs.device(), op_name,
                     ": final_state must be on the device of inputs (", inputs.device(), "), got ",
                     final_state.device());
+  if (call.engine == core::EngineKind::kDensityMatrix) {  // final_state was refused above
+    return density_backward_cuda(op_name, call, grad_out, inputs, weights, initial_state, constants,
+                                 z_masks, diff_method, output_mask);
+  }
 
   at::Tensor grad_inputs = at::zeros_like(inputs);
   at::Tensor grad_weights = at::zeros_like(weights);
@@ -177,10 +230,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
     args.grad_state = want_state ? static_cast<scalar_t*>(grad_state.mutable_data_ptr()) : nullptr;
     // The same arguments either way: parameter shift takes the initial-state gradient
     // from one adjoint sweep (amplitudes have no shift rule).
-    check_launch(op_name, parameter_shift ? cuda::launch_statevector_parameter_shift<scalar_t>(
-                                                launch.program, launch.readout, args, stream)
-                                          : cuda::launch_statevector_adjoint<scalar_t>(
-                                                launch.program, launch.readout, args, stream));
+    if (block_per_sample(call)) {
+      const BlockLaunch block = plan_block_launch<scalar_t>(op_name, call, true, inputs);
+      check_launch(op_name, parameter_shift
+                                ? cuda::launch_statevector_block_parameter_shift<scalar_t>(
+                                      block.layout, block.workspace_data, launch.program,
+                                      launch.readout, args, stream)
+                                : cuda::launch_statevector_block_adjoint<scalar_t>(
+                                      block.layout, block.workspace_data, launch.program,
+                                      launch.readout, args, stream));
+    } else {
+      check_launch(op_name, parameter_shift ? cuda::launch_statevector_parameter_shift<scalar_t>(
+                                                  launch.program, launch.readout, args, stream)
+                                            : cuda::launch_statevector_adjoint<scalar_t>(
+                                                  launch.program, launch.readout, args, stream));
+    }
     if (want_weights) {
       at::Tensor workspace =
           at::empty({cuda::weight_reduction_workspace_length(batch_size, weights.size(0))},

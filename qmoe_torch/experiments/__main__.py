@@ -7,10 +7,13 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from .lm_cli import lm_main, lm_parser
 from .phases import PHASES, PRESETS
 
 DEMO_PHASES = ("1", "2", "3a", "3b")
+DEMO_SEEDS = 10  # enough that the paired intervals of the comparisons mean something
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,14 +25,14 @@ def _parser() -> argparse.ArgumentParser:
         "held-out test split; write results.md, results.json and PNG figures.",
         epilog="Phases: "
         + "; ".join(f"{k}: {v}" for k, v in PHASES.items())
-        + ". `demo` = `run --phase 1 2 3a 3b --preset paper --seeds 5`.",
+        + f". `demo` = `run --phase 1 2 3a 3b --preset paper --seeds {DEMO_SEEDS}`.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def common(sub: argparse.ArgumentParser, out: str) -> None:
+    def common(sub: argparse.ArgumentParser, out: str, seeds: int) -> None:
         sub.add_argument("--out", default=out, help="results folder (default: %(default)s)")
         sub.add_argument(
-            "--seeds", type=int, default=5, help="number of seeds (default: %(default)s)"
+            "--seeds", type=int, default=seeds, help="number of seeds (default: %(default)s)"
         )
         sub.add_argument(
             "--first-seed",
@@ -65,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         help="phases 1, 2, 3A and 3B at the paper's sizes (what `make demo` runs)",
         description="Phases 1, 2, 3A and 3B at the paper's sizes, with the reviewer's extras.",
     )
-    common(demo, "results/demo")
+    common(demo, "results/demo", DEMO_SEEDS)
 
     run = commands.add_parser(
         "run", help="chosen phases, with a preset and overrides", description="Run chosen phases."
@@ -88,14 +91,54 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int, help="epochs (overrides the preset)")
     run.add_argument("--lr", type=float, help="Adam learning rate (overrides the preset)")
     run.add_argument("--batch-size", type=int, help="minibatch size (default: 32)")
-    common(run, "results/run")
+    common(run, "results/run", 5)
 
+    compare = commands.add_parser(
+        "compare",
+        help="do the readings of several runs of the same demo agree? (rounding.md)",
+        description="Compare the paired readings of runs of the same demo under other "
+        "rounding (QMOE_ISA, thread counts, machines); a reading one run gives and "
+        "another does not is not a conclusion.",
+    )
+    compare.add_argument(
+        "runs",
+        nargs="+",
+        metavar="LABEL=FOLDER",
+        help="a run's label and its results folder (or results.json)",
+    )
+    compare.add_argument("--out", required=True, help="markdown file to write")
+
+    lm_parser(commands)
     commands.add_parser("list", help="print the phases and the presets' settings")
     return parser
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .rounding import compare
+
+    runs = []
+    for item in args.runs:
+        label, sep, folder = item.partition("=")
+        if not sep or not label or not folder:
+            print(f"compare: {item!r}: expected LABEL=FOLDER", file=sys.stderr)
+            return 2
+        runs.append((label, Path(folder)))
+    try:
+        markdown, summary = compare(runs)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"python -m qmoe_torch.experiments compare: error: {error}", file=sys.stderr)
+        return 2
+    Path(args.out).write_text(markdown)
+    print(f"{len(summary['agree'])} readings agree, {len(summary['disagree'])} differ: {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "compare":
+        return _compare(args)
+    if args.command == "lm":
+        return lm_main(args)
     if args.command == "list":
         for phase, title in PHASES.items():
             print(f"{phase:>3}  {title}")

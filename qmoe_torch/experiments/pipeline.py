@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
+import resource
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +33,14 @@ class Outcome:
     figures: dict[str, Path]
     results: list[dict[str, Any]]
     wall_seconds: float
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and of its exited children (the workers):
+    what the run costs whatever else the machine is doing."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def settings_for(preset: str, phase: str, **overrides: Any) -> PhaseSettings:
@@ -67,6 +77,8 @@ def run(
     settings = {p: settings_for(preset, p, **(overrides or {})) for p in phases}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
+    cpu_before = cpu_seconds()
     start = time.perf_counter()
     jobs_by_phase = {
         p: jobs_for_phase(p, settings[p], list(seeds), test_size=test_size, extras=extras)
@@ -97,6 +109,7 @@ def run(
             summaries["3b"], out / FIGURE_NAMES["3b"], reference=reference
         )
     wall = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_before  # the workers have exited: their time is counted
     meta = {
         "command": command or f"qmoe_torch.experiments.pipeline.run({list(phases)})",
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -110,6 +123,8 @@ def run(
         "data": {p: jobs_by_phase[p][0].data().description for p in phases},
         "phase_seconds": phase_seconds,
         "wall_seconds": wall,
+        "load_before": load_before,
+        "cpu_seconds": cpu,
     }
     results_md = report.write(out, results, meta, {p: f.name for p, f in drawn.items()})
     return Outcome(out, results_md, out / "results.json", drawn, results, wall)

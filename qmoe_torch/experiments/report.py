@@ -15,45 +15,12 @@ from typing import Any
 from .phases import (
     COLLAPSE_SHARE,
     EQUAL_BUDGET,
-    PAPER_ACCURACY,
     PAPER_PHASE1,
     PHASES,
     Z_LOSS,
 )
-
-
-@dataclasses.dataclass
-class Row:
-    """One row of a phase's table: a model, its runs over every seed."""
-
-    phase: str
-    row: str
-    label: str
-    paper: bool
-    router_kind: str
-    noise: str | None
-    level: float
-    parameters: dict[str, int]
-    z_loss: float = 0.0
-    seeds: list[int] = dataclasses.field(default_factory=list)
-    train: list[float] = dataclasses.field(default_factory=list)
-    test: list[float] = dataclasses.field(default_factory=list)
-    seconds: list[float] = dataclasses.field(default_factory=list)
-    shares: list[list[float]] = dataclasses.field(default_factory=list)
-    eval_shots: dict[str, dict[str, list[float]]] = dataclasses.field(default_factory=dict)
-
-    @property
-    def paper_accuracy(self) -> float | None:
-        return PAPER_ACCURACY.get((self.phase, self.row))
-
-    def test_by_seed(self) -> dict[int, float]:
-        return dict(zip(self.seeds, self.test, strict=True))
-
-    @property
-    def collapsed(self) -> int:
-        """Seeds whose router sends at least COLLAPSE_SHARE of the training points to one
-        expert (so the MoE is in effect one expert)."""
-        return sum(max(shares) >= COLLAPSE_SHARE for shares in self.shares)
+from .rows import Row
+from .stats import CONFIDENCE, paired
 
 
 def summarize(results: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
@@ -222,14 +189,12 @@ def phase_table(phase: str, rows: Sequence[Row]) -> str:
 
 
 def _paired(first: Row, second: Row) -> str:
-    """``first - second`` test accuracy paired by seed, and the seeds first wins / ties /
-    loses."""
-    a, b = first.test_by_seed(), second.test_by_seed()
-    differences = [a[s] - b[s] for s in sorted(set(a) & set(b))]
-    if not differences:
+    """``first - second`` test accuracy paired by seed: mean [95% interval] and the seeds
+    first wins / ties / loses."""
+    result = paired(first.test_by_seed(), second.test_by_seed())
+    if result is None:
         return "—"
-    better, worse = sum(d > 0 for d in differences), sum(d < 0 for d in differences)
-    return f"{fmt(differences)} ({better}/{len(differences) - better - worse}/{worse})"
+    return f"{result.interval()} ({result.record()})"
 
 
 def equal_budget_table(rows: Sequence[Row]) -> str | None:
@@ -259,8 +224,8 @@ def equal_budget_table(rows: Sequence[Row]) -> str | None:
             "MLP",
             f"MLP + z-loss {Z_LOSS:g}",
             "quantum",
-            "quantum − MLP (wins/ties/losses)",
-            "quantum − (MLP + z-loss) (wins/ties/losses)",
+            "quantum − MLP [95% CI] (wins/ties/losses)",
+            "quantum − (MLP + z-loss) [95% CI] (wins/ties/losses)",
         ],
         body,
         "rrrrrr",
@@ -282,6 +247,30 @@ def shots_table(rows: Sequence[Row]) -> str | None:
     if not body:
         return None
     return _table(["router (trained exactly)", "train acc", "test acc"], body, "lrr")
+
+
+def comparison_table(outcomes: Sequence[Any]) -> str:
+    """One phase's comparisons: difference, interval, record and the reading it allows."""
+    return _table(
+        ["comparison (test accuracy)", "first − second [95% CI]", "wins/ties/losses", "reading"],
+        [
+            [
+                f"{o.comparison.first.label} − {o.comparison.second.label}",
+                o.result.interval(),
+                o.result.record(),
+                o.result.verdict("first higher", "first lower"),
+            ]
+            for o in outcomes
+        ],
+        "lrrl",
+    )
+
+
+def readings(outcomes: Sequence[Any]) -> list[str]:
+    """The sentences the comparisons allow, detectable differences first, each with its
+    phase."""
+    ordered = sorted(outcomes, key=lambda o: o.result.direction == 0)
+    return [f"phase {o.comparison.phase.upper()}: {o.sentence()}" for o in ordered]
 
 
 def machine() -> dict[str, Any]:
@@ -314,6 +303,9 @@ def _workers(count: int) -> str:
 
 
 def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any], figures: dict[str, str]) -> str:
+    from .comparisons import evaluate
+
+    outcomes = evaluate(summaries)
     m = meta["machine"]
     settings = meta["settings"]
     lines = [
@@ -324,13 +316,34 @@ def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any], figures: dic
         f"Python {m['python']}. Total wall time **{meta['wall_seconds']:.1f} s**"
         + " (runs of every phase in one queue); the runs' own times, summed per phase: "
         + ", ".join(f"phase {p} {s:.1f} s" for p, s in meta["phase_seconds"].items())
-        + ".",
+        + "."
+        + (
+            f" CPU time of all its processes **{meta['cpu_seconds']:.0f} s** (on idle cores, "
+            f"about {meta['cpu_seconds'] / meta['workers']:.0f} s of wall time with "
+            f"{meta['workers']} workers)."
+            if meta.get("cpu_seconds")
+            else ""
+        )
+        + (
+            f" Load average {meta['load_before']:.1f} when it started (wall times on a "
+            "shared machine are upper bounds)."
+            if "load_before" in meta
+            else ""
+        )
+        + (
+            " Run as " + " and ".join(f"`{c}`" for c in meta["composed_of"]) + ", merged "
+            "(every run is seeded on its own, so the numbers are those of one invocation)."
+            if meta.get("composed_of")
+            else ""
+        ),
         "",
         f"Seeds {', '.join(map(str, meta['seeds']))}: a seed draws the data set, a stratified "
         f"{1 - meta['test_size']:.0%}/{meta['test_size']:.0%} train/test split, the initial "
         "weights and the minibatch order; every router of one seed sees the same data and "
         "starts from the same experts. Accuracies are mean ± sample standard deviation over "
-        "the seeds; the paper's are training-set accuracies from one seed. Adam, "
+        "the seeds; the paper's are training-set accuracies from one seed, shown for "
+        "reference only (one seed cannot be paired, so no comparison is drawn with them). "
+        "Adam, "
         "cross-entropy of the mixture's logits, soft routing (softmax over both experts), "
         "minibatches of the sizes below (32, the authors' Two Moons batch size). "
         "`train s/run`: wall time of one training run (one process, one thread). "
@@ -339,7 +352,11 @@ def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any], figures: dic
         "in effect that one expert). `linear router with bias` is `LinearGate(bias=True)`, the "
         "paper's `nn.Linear(2, 2)`; `linear router` is bias-free, as in Mixtral-style models. "
         "MLP routers are `Linear(2, h)` → ReLU → `Linear(h, 2)`, as in the paper. † a "
-        "reviewer's extra, not in the paper.",
+        "reviewer's extra, not in the paper. Comparisons are paired by seed: the mean "
+        f"difference of test accuracy, its {CONFIDENCE:.0%} paired t interval, and the seeds "
+        "the first row wins / ties / loses; a difference is stated only where its interval "
+        'excludes 0, and "no detectable difference" elsewhere (the wording is generated '
+        "from the numbers).",
         "",
         _table(
             ["phase", "data points", "epochs", "Adam lr", "batch"],
@@ -386,8 +403,26 @@ def markdown(summaries: dict[str, list[Row]], meta: dict[str, Any], figures: dic
                     "",
                     table,
                 ]
+        mine = [o for o in outcomes if o.comparison.phase == phase]
+        if mine:
+            lines += [
+                "",
+                f"Comparisons, paired by seed ({mine[0].result.n} seeds):",
+                "",
+                comparison_table(mine),
+            ]
         if phase in figures:
             lines += ["", f"![{PHASES[phase]}]({figures[phase]})"]
+    if outcomes:
+        lines += [
+            "",
+            "## Readings",
+            "",
+            f"Generated from the intervals above ({CONFIDENCE:.0%}, paired by seed): a "
+            "difference is a reading only where its interval excludes 0.",
+            "",
+        ]
+        lines += [f"- {sentence}." for sentence in readings(outcomes)]
     return "\n".join(lines) + "\n"
 
 
@@ -408,7 +443,20 @@ def write(
     summaries = summarize(results)
     path = out / "results.md"
     path.write_text(markdown(summaries, meta, figures))
+    from .comparisons import evaluate
+
+    comparisons = [
+        {
+            "key": o.comparison.key,
+            **dataclasses.asdict(o.result),
+            "direction": o.result.direction,
+            "reading": o.sentence(),
+        }
+        for o in evaluate(summaries)
+    ]
     (out / "results.json").write_text(
-        json.dumps({"meta": meta, "runs": _jsonable(list(results))}, indent=1)
+        json.dumps(
+            {"meta": meta, "comparisons": comparisons, "runs": _jsonable(list(results))}, indent=1
+        )
     )
     return path

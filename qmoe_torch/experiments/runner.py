@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any
 
@@ -104,11 +104,20 @@ class Runner:
     """``with Runner(workers) as runner: results = runner.run(jobs, "phase 2")``.
 
     ``workers > 1`` starts that many spawned worker processes once, for every ``run``.
+    ``function`` runs one job (a module-level function, so that workers can import it; the
+    jobs need a ``cost()``): :func:`run_job` for the paper's phases.
     """
 
-    def __init__(self, workers: int = 1, *, progress: bool = True) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        *,
+        progress: bool = True,
+        function: Callable[[Any], dict[str, Any]] = run_job,
+    ) -> None:
         self.workers = max(1, int(workers))
         self.progress = progress
+        self.function = function
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Runner:
@@ -130,13 +139,13 @@ class Runner:
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         if self._pool is None:
             for index in order:
-                yield index, run_job(jobs[index])
+                yield index, self.function(jobs[index])
             return
-        futures: dict[Future, int] = {self._pool.submit(run_job, jobs[i]): i for i in order}
+        futures: dict[Future, int] = {self._pool.submit(self.function, jobs[i]): i for i in order}
         for future in as_completed(futures):
             yield futures[future], future.result()
 
-    def run(self, jobs: Iterable[Job], desc: str = "runs") -> list[dict[str, Any]]:
+    def run(self, jobs: Iterable[Any], desc: str = "runs") -> list[dict[str, Any]]:
         """Every job's result, in the order of ``jobs`` (longest jobs start first)."""
         jobs = list(jobs)
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost())

@@ -50,7 +50,8 @@ def train(
     """Trains ``model`` in place; returns the wall time and the last epoch's mean loss."""
     generator = torch.Generator().manual_seed(seed)
     # fused: one kernel per step instead of one per parameter (a fifth of a step here)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    parameters = list(model.parameters())
+    optimizer = torch.optim.Adam(parameters, lr=config.lr, fused=True)
     model.train()
     start = time.perf_counter()
     steps, last_loss = 0, float("nan")
@@ -63,7 +64,10 @@ def train(
             loss = nn.functional.cross_entropy(_logits(out), y[batch])
             if config.z_loss and isinstance(out, MoEOutput):
                 loss = loss + config.z_loss * out.routing.z_loss
-            optimizer.zero_grad()
+            # what optimizer.zero_grad() does (set_to_none), without its profiling hooks:
+            # a twentieth of a step of these tiny models
+            for parameter in parameters:
+                parameter.grad = None
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(batch)

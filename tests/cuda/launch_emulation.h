@@ -33,6 +33,18 @@ void launch(uint32_t grid_dim, uint32_t block_dim, Body&& body,
   for (const ThreadIndex& thread : threads) body(thread);
 }
 
+// A launch whose body starts with a block-wide phase ended by a barrier (the kernels'
+// per-block table of shared half angles): every thread of every block runs `phase`
+// first, then every thread runs `body`, in `order`. Finishing one phase everywhere
+// before the next begins is one of the schedules a __syncthreads() allows, and the
+// only one a phase's result may depend on, since the barrier orders them all.
+template <class Phase, class Body>
+void launch_two_phase(uint32_t grid_dim, uint32_t block_dim, Phase&& phase, Body&& body,
+                      ThreadOrder order = ThreadOrder::kAscending, uint64_t seed = 0) {
+  launch(grid_dim, block_dim, phase, order, seed);
+  launch(grid_dim, block_dim, body, order, seed + 1);
+}
+
 // Blocks of block_dim threads covering n items, the last one padded.
 inline uint32_t blocks_for(int64_t n, uint32_t block_dim) {
   return static_cast<uint32_t>((n + block_dim - 1) / block_dim);

@@ -75,6 +75,41 @@ struct LaunchShape {
   uint32_t block_dim = 32;
   ThreadOrder order = ThreadOrder::kAscending;
   uint64_t seed = 0;
+  // As the kernels run: shared half angles from a per-block table filled before the
+  // samples (statevector_kernels.cu); false: each thread takes its own.
+  bool shared_angles = true;
+};
+
+// The per-block tables of shared half angles, as the kernels keep them in shared
+// memory. NaN until filled: an entry read but never written poisons the result.
+template <class Real>
+class FixedAngleTables {
+ public:
+  using HalfAngle = cuda::statevector::HalfAngle<Real>;
+
+  FixedAngleTables(uint32_t grid_dim, bool enabled)
+      : enabled_(enabled),
+        blocks_(grid_dim,
+                std::vector<HalfAngle>(cuda::kDeviceProgramCapacity,
+                                       HalfAngle{std::numeric_limits<Real>::quiet_NaN(),
+                                                 std::numeric_limits<Real>::quiet_NaN()})) {}
+
+  // The block-wide phase: this thread's share of its block's table.
+  void fill(const cuda::ThreadIndex& thread, const cuda::DeviceProgram& program,
+            const Real* weights) {
+    if (!enabled_) return;
+    cuda::statevector::fill_fixed_half_angles<Real>(thread.thread, thread.block_dim, program,
+                                                    weights, blocks_[thread.block].data());
+  }
+
+  // What the kernel hands its thread: the block's table, or null.
+  const HalfAngle* of(const cuda::ThreadIndex& thread) const {
+    return enabled_ ? blocks_[thread.block].data() : nullptr;
+  }
+
+ private:
+  bool enabled_;
+  std::vector<std::vector<HalfAngle>> blocks_;
 };
 
 // The problem's tensors in precision Real, as the device would hold them.
@@ -121,10 +156,13 @@ ForwardResult<Real> emulated_forward(const Problem& problem, const LaunchShape& 
   args.batch = tensors.batch;
   args.out = result.out.data();
   args.final_state = keep_state ? result.final_state.data() : nullptr;
-  emulation::launch(
+  FixedAngleTables<Real> tables(grid, shape.shared_angles);
+  emulation::launch_two_phase(
       grid, shape.block_dim,
+      [&](const cuda::ThreadIndex& thread) { tables.fill(thread, program, args.batch.weights); },
       [&](const cuda::ThreadIndex& thread) {
-        cuda::statevector_forward_thread<Real, MaxQubits>(thread, program, readout, args);
+        cuda::statevector_forward_thread<Real, MaxQubits>(thread, program, readout, args,
+                                                          tables.of(thread));
       },
       shape.order, shape.seed);
 
@@ -220,13 +258,17 @@ AdjointResult<Real> emulated_backward(DiffMethod method, const Problem& problem,
   args.grad_inputs = columns == 0 || !requested.inputs ? nullptr : result.inputs.data();
   args.weight_partials = n_weights == 0 ? nullptr : result.weight_partials.data();
   args.grad_state = has_state ? result.state.data() : nullptr;
-  emulation::launch(
+  FixedAngleTables<Real> tables(grid, shape.shared_angles);
+  emulation::launch_two_phase(
       grid, shape.block_dim,
+      [&](const cuda::ThreadIndex& thread) { tables.fill(thread, program, args.batch.weights); },
       [&](const cuda::ThreadIndex& thread) {
         if (method == DiffMethod::kParameterShift) {
-          cuda::statevector_parameter_shift_thread<Real, MaxQubits>(thread, program, readout, args);
+          cuda::statevector_parameter_shift_thread<Real, MaxQubits>(thread, program, readout, args,
+                                                                    tables.of(thread));
         } else {
-          cuda::statevector_adjoint_thread<Real, MaxQubits>(thread, program, readout, args);
+          cuda::statevector_adjoint_thread<Real, MaxQubits>(thread, program, readout, args,
+                                                            tables.of(thread));
         }
       },
       shape.order, shape.seed);
@@ -490,6 +532,36 @@ TEST(EmulatedStatevectorAdjoint, MatchesFiniteDifferencesOfDenseReference) {
     EXPECT_TRUE(AllClose(result.inputs, inputs, kTolerance, kTolerance)) << "inputs";
     EXPECT_TRUE(AllClose(result.weights, weights, kTolerance, kTolerance)) << "weights";
     EXPECT_TRUE(AllClose(result.state, state, kTolerance, kTolerance)) << "initial state";
+  }
+}
+
+// The kernels take a shared weight's or constant's sincos once per block (a table in
+// shared memory, filled before the samples run); the threads that would each take it
+// themselves get the same bits, in every launch, with blocks of several sizes (so
+// several tables, each filled by its own block's threads in strides).
+TEST(EmulatedStatevector, SharedHalfAngleTableGivesTheBitsOfPerThreadAngles) {
+  for (uint64_t seed : {21u, 22u}) {
+    RandomOptions options;
+    options.n_qubits = 4;
+    options.batch_size = 13;
+    options.state_kind = seed % 2 ? StateKind::kComplex : StateKind::kNone;
+    const Problem problem = random_problem(seed, options);
+    SCOPED_TRACE(describe_problem(problem, seed));
+    for (uint32_t block_dim : {1u, 4u, 32u}) {
+      LaunchShape table{block_dim, ThreadOrder::kShuffled, seed, true};
+      LaunchShape own{block_dim, ThreadOrder::kShuffled, seed, false};
+      EXPECT_TRUE(BitwiseEqual(emulated_forward<float, 4>(problem, table, true).final_state,
+                               emulated_forward<float, 4>(problem, own, true).final_state));
+      EXPECT_TRUE(BitwiseEqual(emulated_forward<double, 4>(problem, table, false).out,
+                               emulated_forward<double, 4>(problem, own, false).out));
+      for (DiffMethod method : {DiffMethod::kAdjoint, DiffMethod::kParameterShift}) {
+        const auto with_table = emulated_backward<double, 4>(method, problem, table);
+        const auto per_thread = emulated_backward<double, 4>(method, problem, own);
+        EXPECT_TRUE(BitwiseEqual(with_table.inputs, per_thread.inputs));
+        EXPECT_TRUE(BitwiseEqual(with_table.weight_partials, per_thread.weight_partials));
+        EXPECT_TRUE(BitwiseEqual(with_table.state, per_thread.state));
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 """qmoe_torch.experiments: every phase runs at a tiny size and writes its table and figures;
-the models are the paper's; the same seed gives the same numbers."""
+the models are the paper's; the same seed gives the same numbers; the comparisons carry
+paired intervals and their readings follow from them."""
 
 from __future__ import annotations
 
@@ -241,3 +242,78 @@ def test_data() -> None:
     assert digits.n_features == 16 and len(digits.x_train) + len(digits.x_test) == 360
     assert set(digits.y_train.tolist()) == {0, 1}
     assert 0 <= float(digits.x_train.min()) and float(digits.x_train.max()) <= 1
+
+
+def test_paired_interval_is_scipys_paired_t() -> None:
+    from scipy import stats as scipy_stats
+
+    from qmoe_torch.experiments.stats import paired
+
+    generator = torch.Generator().manual_seed(7)
+    for n in (2, 5, 30):
+        a = (torch.rand(n, generator=generator, dtype=torch.float64) * 0.2 + 0.8).tolist()
+        b = (torch.rand(n, generator=generator, dtype=torch.float64) * 0.2 + 0.8).tolist()
+        result = paired(dict(enumerate(a)), dict(enumerate(b)))
+        expected = scipy_stats.ttest_rel(a, b).confidence_interval(0.95)
+        assert result.n == n and result.wins + result.ties + result.losses == n
+        assert math.isclose(result.low, expected.low, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(result.high, expected.high, rel_tol=1e-9, abs_tol=1e-12)
+        assert result.direction == (1 if expected.low > 0 else -1 if expected.high < 0 else 0)
+
+
+def test_a_difference_is_stated_only_where_its_interval_excludes_zero() -> None:
+    from qmoe_torch.experiments.stats import paired
+
+    clear = paired({0: 0.9, 1: 0.92, 2: 0.91}, {0: 0.8, 1: 0.81, 2: 0.79})
+    assert clear.low > 0 and clear.direction == 1 and clear.verdict() == "higher"
+    unclear = paired({0: 0.9, 1: 0.8, 2: 0.95}, {0: 0.85, 1: 0.9, 2: 0.85})
+    assert unclear.low < 0 < unclear.high
+    assert unclear.verdict() == "no detectable difference"
+    assert paired({0: 1.0}, {1: 1.0}) is None  # no shared seed
+
+
+def test_the_readings_come_from_the_intervals(tiny: pipeline.Outcome) -> None:
+    from qmoe_torch.experiments import report
+    from qmoe_torch.experiments.comparisons import COMPARISONS, evaluate
+
+    runs = json.loads(tiny.results_json.read_text())
+    outcomes = evaluate(report.summarize(runs["runs"]))
+    assert len(outcomes) == len(COMPARISONS) == len(runs["comparisons"])
+    markdown = tiny.results_md.read_text()
+    assert "## Readings" in markdown and "[95% CI]" in markdown
+    for outcome, stored in zip(outcomes, runs["comparisons"], strict=True):
+        result = outcome.result
+        assert result.n == 2 and stored["key"] == outcome.comparison.key
+        assert result.low <= result.mean <= result.high
+        undetected = result.low <= 0 <= result.high
+        assert ("no detectable difference" in outcome.sentence()) == undetected
+        assert outcome.sentence() in markdown
+
+
+def test_rounding_comparison(tiny: pipeline.Outcome, tmp_path: Path) -> None:
+    # two "runs" that differ in one row: phase 2's quantum router clearly above the linear
+    # router with bias in one, clearly below in the other; every other reading agrees
+    folders = []
+    for name, shift in (("above", 0.3), ("below", -0.3)):
+        data = json.loads(tiny.results_json.read_text())
+        linear = {
+            r["seed"]: r["test_acc"]
+            for r in data["runs"]
+            if r["phase"] == "2" and r["row"] == "linear+bias"
+        }
+        for run in data["runs"]:
+            if run["phase"] == "2" and run["row"] == "quantum-L3":
+                run["test_acc"] = linear[run["seed"]] + shift + 0.001 * run["seed"]
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(data))
+        folders.append(folder)
+    out = tmp_path / "rounding.md"
+    code = main(["compare", f"above={folders[0]}", f"below={folders[1]}", "--out", str(out)])
+    assert code == 0
+    text = out.read_text()
+    differing = [line for line in text.splitlines() if "differ: not a conclusion" in line]
+    assert len(differing) == 1 and "quantum router (3 layers) − the linear router" in differing[0]
+    assert "`2:quantum-L3-vs-linear+bias`" in text and "| agree |" in text
+    assert "Single runs move" in text and "changed the test accuracy of 2 of" in text
+    assert main(["compare", f"only={tiny.out}", "--out", str(out)]) == 2

@@ -132,3 +132,21 @@ def test_load_balancing_loss_of_uniform_routing_is_one() -> None:
     probs = torch.full((8, 4), 0.25)
     indices = torch.arange(8).remainder(4)[:, None]
     torch.testing.assert_close(load_balancing_loss(probs, indices), torch.tensor(1.0))
+
+
+def test_losses_are_computed_when_read_in_the_grad_mode_of_the_read() -> None:
+    # a decoding step reads no loss, so none is computed in forward; a read under no_grad
+    # (logging) must not leave a loss without gradient for a later read in training
+    torch.manual_seed(5)
+    router = TopKRouter(LinearGate(6, 4, dtype=torch.float64), k=2)
+    hidden = torch.randn(9, 6, dtype=torch.float64)
+    out = router(hidden)
+    with torch.no_grad():
+        logged = out.aux_loss
+    assert not logged.requires_grad
+    loss = out.aux_loss + out.z_loss
+    assert loss.requires_grad
+    torch.testing.assert_close(out.aux_loss, load_balancing_loss(out.probs, out.indices))
+    torch.testing.assert_close(out.z_loss, router_z_loss(out.logits))
+    (grad,) = torch.autograd.grad(loss, router.gate.linear.weight)
+    assert grad.abs().sum() > 0

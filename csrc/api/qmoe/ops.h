@@ -15,7 +15,17 @@
 #include <optional>
 #include <tuple>
 
+// Defined in the operator library. The pointer below is emitted in every object
+// that includes this header ([[gnu::used]]), so linking such an object needs the
+// library: it stays loaded under --as-needed and its static initialisers register
+// the operators (the method torchvision uses for its ops).
+extern "C" int64_t qmoe_ops_library_anchor();
+
 namespace qmoe {
+
+namespace detail {
+[[gnu::used]] static int64_t (*const keep_ops_library_linked)() = &qmoe_ops_library_anchor;
+}  // namespace detail
 
 // <Z...> of each mask per sample: [batch, len(z_masks)].
 inline at::Tensor expval(const at::Tensor& inputs, const at::Tensor& weights,
