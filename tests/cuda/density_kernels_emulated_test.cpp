@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "emulated_kernel_support.h"
 #include "launch_emulation.h"
 #include "qmoe/core/cpu/density/density_matrix_engine.h"
 #include "qmoe/core/engine/weight_reduction.h"
@@ -36,7 +37,6 @@ namespace emulation = cuda::emulation;
 using core::DensityMatrixSimulator;
 using emulation::ThreadOrder;
 
-constexpr double kSentinel = -12345.0;  // a value no kernel writes
 constexpr double kDoubleTolerance = 1e-10;
 constexpr double kFloatTolerance = 1e-5;  // absolute, and relative to the reference
 
@@ -270,49 +270,10 @@ struct LaunchShape {
   uint64_t seed = 0;
 };
 
-template <class Real>
-::testing::AssertionResult Untouched(const std::vector<Real>& values, size_t from,
-                                     const char* what) {
-  for (size_t i = from; i < values.size(); ++i) {
-    if (values[i] != static_cast<Real>(kSentinel)) {
-      return ::testing::AssertionFailure()
-             << what << ": padding element " << i << " was written (" << values[i] << ")";
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-cuda::DeviceReadout readout_of(const Problem& problem) {
-  if (problem.probs) return cuda::make_probs_readout();
-  const std::vector<int64_t> masks = core::index_masks_from_wires(
-      problem.z_masks.data(), static_cast<int64_t>(problem.z_masks.size()), problem.n_qubits());
-  return cuda::make_expval_readout(masks.data(), static_cast<int64_t>(masks.size()));
-}
-
 cuda::DeviceProgram device_program_of(const Problem& problem) {
   return cuda::make_density_device_program(parse_noisy(problem), problem.constants.data(),
                                            static_cast<int64_t>(problem.constants.size()));
 }
-
-// The problem's tensors in precision Real, as the device would hold them.
-template <class Real>
-struct DeviceTensors {
-  explicit DeviceTensors(const Problem& problem)
-      : inputs(cast_vector<Real>(problem.inputs)),
-        weights(cast_vector<Real>(problem.weights)),
-        initial_state(cast_vector<Real>(problem.initial_state)),
-        grad_out(cast_vector<Real>(problem.grad_out)) {
-    batch.batch_size = problem.batch_size;
-    batch.inputs = inputs.empty() ? nullptr : inputs.data();
-    batch.n_input_columns = problem.n_input_columns;
-    batch.weights = weights.empty() ? nullptr : weights.data();
-    batch.n_weights = static_cast<int64_t>(weights.size());
-    batch.initial_state = initial_state.empty() ? nullptr : initial_state.data();
-    batch.initial_state_is_complex = problem.state_kind == StateKind::kComplex;
-  }
-  std::vector<Real> inputs, weights, initial_state, grad_out;
-  cuda::SampleBatch<Real> batch{};
-};
 
 template <class Real, int MaxQubits>
 std::vector<Real> emulated_forward(const Problem& problem, const LaunchShape& shape = {}) {

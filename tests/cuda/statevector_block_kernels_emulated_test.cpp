@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "block_launch_emulation.h"
+#include "emulated_kernel_support.h"
 #include "launch_emulation.h"
 #include "qmoe/core/program/readout.h"
 #include "qmoe/cuda/kernels/block_layout.h"
@@ -30,7 +31,6 @@ namespace {
 
 namespace emulation = cuda::emulation;
 
-constexpr double kSentinel = -12345.0;  // a value no kernel writes
 constexpr double kDoubleTolerance = 1e-10;
 constexpr double kFloatTolerance = 1e-5;
 // Opt-in shared memory per block of an H100/H200 (sm_90) and an A100 (sm_80).
@@ -60,37 +60,10 @@ cuda::BlockLayout layout_for(const Problem& problem, int n_states, const Emulate
                                  device.block_dim);
 }
 
-cuda::DeviceReadout readout_of(const Problem& problem) {
-  if (problem.probs) return cuda::make_probs_readout();
-  const std::vector<int64_t> masks = core::index_masks_from_wires(
-      problem.z_masks.data(), static_cast<int64_t>(problem.z_masks.size()), problem.n_qubits());
-  return cuda::make_expval_readout(masks.data(), static_cast<int64_t>(masks.size()));
-}
-
 cuda::DeviceProgram device_program_of(const Problem& problem) {
   return cuda::make_device_program(problem.parse(), problem.constants.data(),
                                    static_cast<int64_t>(problem.constants.size()));
 }
-
-// The problem's tensors in precision Real, as the device would hold them.
-template <class Real>
-struct DeviceTensors {
-  explicit DeviceTensors(const Problem& problem)
-      : inputs(cast_vector<Real>(problem.inputs)),
-        weights(cast_vector<Real>(problem.weights)),
-        initial_state(cast_vector<Real>(problem.initial_state)),
-        grad_out(cast_vector<Real>(problem.grad_out)) {
-    batch.batch_size = problem.batch_size;
-    batch.inputs = inputs.empty() ? nullptr : inputs.data();
-    batch.n_input_columns = problem.n_input_columns;
-    batch.weights = weights.empty() ? nullptr : weights.data();
-    batch.n_weights = static_cast<int64_t>(weights.size());
-    batch.initial_state = initial_state.empty() ? nullptr : initial_state.data();
-    batch.initial_state_is_complex = problem.state_kind == StateKind::kComplex;
-  }
-  std::vector<Real> inputs, weights, initial_state, grad_out;
-  cuda::SampleBatch<Real> batch{};
-};
 
 // The global workspace of a layout, NaN-filled (a state read before it is written
 // poisons the result); doubles, so it is aligned for Complex<double>.
