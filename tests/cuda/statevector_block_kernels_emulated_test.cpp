@@ -6,11 +6,15 @@
 // for the adjoint and parameter-shift gradients. Each decomposition's range of n: the
 // states in shared memory (7..13), in the global workspace (14, 15), and split between
 // the two (float64 backward at 13); small blocks and batches of 2 or 3 keep it fast.
+// The fused passes over tiles (gate_segments.h) run at 14 and 15 with the tile the
+// layout chooses, and at 7..9 with tiles of 2..4 qubits forced, so that the segments
+// and the tile index maps are exercised at sizes the emulation runs quickly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -22,6 +26,7 @@
 #include "qmoe/core/program/readout.h"
 #include "qmoe/cuda/kernels/block_layout.h"
 #include "qmoe/cuda/kernels/device_program.h"
+#include "qmoe/cuda/kernels/gate_segments.h"
 #include "qmoe/cuda/kernels/statevector_block_sample.cuh"
 #include "qmoe/cuda/kernels/weight_reduction.cuh"
 #include "test_support.h"
@@ -51,13 +56,20 @@ struct EmulatedDevice {
   int64_t max_shared_bytes = kHopperSharedBytes;
   int64_t resident_blocks = 2;  // fewer blocks than samples: the blocks stride
   int block_dim = 8;
+  int tile_qubits = cuda::kAutomaticTile;
 };
 
 template <class Real>
 cuda::BlockLayout layout_for(const Problem& problem, int n_states, const EmulatedDevice& device) {
   return cuda::make_block_layout(problem.n_qubits(), sizeof(Real), n_states, problem.batch_size,
                                  {device.max_shared_bytes, device.resident_blocks},
-                                 device.block_dim);
+                                 device.block_dim, device.tile_qubits);
+}
+
+// No shared memory for a state: every state in the global workspace, in fused passes
+// over tiles of `tile_qubits`.
+EmulatedDevice fused_device(int tile_qubits, int block_dim, int64_t resident_blocks = 2) {
+  return EmulatedDevice{0, resident_blocks, block_dim, tile_qubits};
 }
 
 cuda::DeviceProgram device_program_of(const Problem& problem) {
@@ -219,7 +231,7 @@ template <class Real>
 void expect_forward_matches(const Problem& problem, const EmulatedDevice& device,
                             const std::vector<double>& out, const std::vector<double>& states) {
   SCOPED_TRACE(std::string(precision_name(sizeof(Real))) + ", block " +
-               std::to_string(device.block_dim));
+               std::to_string(device.block_dim) + ", tile " + std::to_string(device.tile_qubits));
   const double tol = tolerance<Real>();
   const ForwardResult<Real> result = block_forward<Real>(problem, device);
   EXPECT_TRUE(AllClose(result.out, out, tol, tol)) << "out";
@@ -230,7 +242,8 @@ template <class Real>
 void expect_backward_matches(DiffMethod method, const Problem& problem,
                              const EmulatedDevice& device, const Gradients<double>& expected) {
   SCOPED_TRACE(std::string(precision_name(sizeof(Real))) +
-               (method == DiffMethod::kAdjoint ? ", adjoint" : ", parameter shift"));
+               (method == DiffMethod::kAdjoint ? ", adjoint" : ", parameter shift") + ", tile " +
+               std::to_string(device.tile_qubits));
   const double tol = tolerance<Real>();
   const BackwardResult<Real> result = block_backward<Real>(method, problem, device);
   EXPECT_TRUE(AllClose(result.inputs, expected.inputs, tol, tol)) << "input gradients";
@@ -238,19 +251,27 @@ void expect_backward_matches(DiffMethod method, const Problem& problem,
   EXPECT_TRUE(AllClose(result.state, expected.state, tol, tol)) << "initial-state gradient";
 }
 
-void check_forward(int n_first, int n_last) {
+// `tile_qubits` > 0: every state in global memory, fused over tiles of that size.
+EmulatedDevice device_for(int n, int tile_qubits, bool even_block_wide) {
+  const int block_dim = (n % 2 == 0) == even_block_wide ? 8 : 4;
+  if (tile_qubits > 0) return fused_device(tile_qubits, block_dim);
+  return EmulatedDevice{kHopperSharedBytes, 2, block_dim};
+}
+
+void check_forward(int n_first, int n_last, int tile_qubits = 0) {
   for (int n = n_first; n <= n_last; ++n) {
     const auto [seed, problem] = random_block_problem(n, n % 6, 8 + n);
     SCOPED_TRACE(describe(problem, seed));
     const std::vector<double> out = reference_forward(problem);
     const std::vector<double> states = reference_final_states(problem);
-    const EmulatedDevice device{kHopperSharedBytes, 2, n % 2 == 0 ? 8 : 4};
+    const EmulatedDevice device = device_for(n, tile_qubits, true);
     expect_forward_matches<double>(problem, device, out, states);
     expect_forward_matches<float>(problem, device, out, states);
   }
 }
 
-void check_backward(DiffMethod method, const std::vector<int>& sizes, int extra_ops) {
+void check_backward(DiffMethod method, const std::vector<int>& sizes, int extra_ops,
+                    int tile_qubits = 0) {
   double largest_input = 0, largest_weight = 0, largest_state = 0;
   for (int n : sizes) {
     const auto [seed, problem] = random_block_problem(n, n % 6, extra_ops);
@@ -259,7 +280,7 @@ void check_backward(DiffMethod method, const std::vector<int>& sizes, int extra_
     largest_input = std::max(largest_input, max_abs(expected.inputs));
     largest_weight = std::max(largest_weight, max_abs(expected.weights));
     largest_state = std::max(largest_state, max_abs(expected.state));
-    const EmulatedDevice device{kHopperSharedBytes, 2, n % 2 == 0 ? 4 : 8};
+    const EmulatedDevice device = device_for(n, tile_qubits, false);
     expect_backward_matches<double>(method, problem, device, expected);
     expect_backward_matches<float>(method, problem, device, expected);
   }
@@ -285,6 +306,187 @@ TEST(EmulatedBlockParameterShift, SharedStatesMatchCpuEngine) {
 }
 TEST(EmulatedBlockParameterShift, GlobalStatesMatchCpuEngine) {
   check_backward(DiffMethod::kParameterShift, {14}, 4);
+}
+
+// ---- fused passes over tiles --------------------------------------------------------------
+
+// The layouts above n = 13 are fused (the global tests above run the tiles); here the
+// tile is forced small so that the segments are many and short at small n.
+TEST(EmulatedBlockFused, LayoutsAbove13AreFused) {
+  const cuda::BlockDeviceLimits hopper{kHopperSharedBytes, 264};
+  for (int n : {14, 15, 20, core::kMaxStatevectorQubits}) {
+    EXPECT_GT(cuda::make_block_layout(n, 4, 1, 3, hopper).tile_qubits, 0) << n;
+    EXPECT_GT(cuda::make_block_layout(n, 8, 2, 3, hopper).tile_qubits, 0) << n;
+  }
+  EXPECT_EQ(cuda::make_block_layout(13, 8, 2, 3, hopper).tile_qubits, 0);  // split: gate by gate
+}
+
+TEST(EmulatedBlockFused, SmallTilesForwardMatchesDenseReference) {
+  check_forward(7, 9, 3);
+  check_forward(8, 8, 2);
+  check_forward(9, 9, 4);
+}
+TEST(EmulatedBlockFused, SmallTilesAdjointMatchesCpuEngine) {
+  check_backward(DiffMethod::kAdjoint, {7, 8, 9}, 16, 3);
+  check_backward(DiffMethod::kAdjoint, {8}, 24, 2);
+}
+TEST(EmulatedBlockFused, SmallTilesParameterShiftMatchesCpuEngine) {
+  check_backward(DiffMethod::kParameterShift, {7, 8}, 6, 3);
+}
+// Tiles of 10 qubits at 14: more than one tile per segment, and long segments.
+TEST(EmulatedBlockFused, TenQubitTilesAt14MatchReferences) {
+  const auto [seed, problem] = random_block_problem(14, 3, 30);
+  SCOPED_TRACE(describe(problem, seed));
+  const EmulatedDevice device = fused_device(10, 8);
+  expect_forward_matches<double>(problem, device, reference_forward(problem),
+                                 reference_final_states(problem));
+  expect_backward_matches<float>(DiffMethod::kAdjoint, problem, device,
+                                 cpu_gradients(problem, DiffMethod::kAdjoint));
+}
+
+// Fused runs give the same bits on every run and grid (the host schedules the threads
+// differently each time); the segments' gradient trees do not depend on the schedule.
+TEST(EmulatedBlockFused, RunsAndGridsGiveTheSameBits) {
+  RandomOptions options;
+  options.n_qubits = 7;
+  options.batch_size = 3;
+  options.state_kind = StateKind::kComplex;
+  options.n_extra_ops = 12;
+  const Problem problem = random_problem(27182, options);
+  const EmulatedDevice two_blocks = fused_device(4, 8, 2);
+  const EmulatedDevice block_per_sample = fused_device(4, 8, 3);
+  const auto forward = block_forward<double>(problem, two_blocks);
+  EXPECT_TRUE(BitwiseEqual(block_forward<double>(problem, block_per_sample).out, forward.out));
+  EXPECT_TRUE(
+      BitwiseEqual(block_forward<double>(problem, two_blocks).final_state, forward.final_state));
+  for (DiffMethod method : {DiffMethod::kAdjoint, DiffMethod::kParameterShift}) {
+    const auto first = block_backward<float>(method, problem, two_blocks);
+    EXPECT_GT(max_abs(std::vector<double>(first.weights.begin(), first.weights.end())), 0.01);
+    for (const EmulatedDevice& device : {two_blocks, block_per_sample}) {
+      const auto run = block_backward<float>(method, problem, device);
+      EXPECT_TRUE(BitwiseEqual(run.inputs, first.inputs));
+      EXPECT_TRUE(BitwiseEqual(run.weight_partials, first.weight_partials));
+      EXPECT_TRUE(BitwiseEqual(run.weights, first.weights));
+      EXPECT_TRUE(BitwiseEqual(run.state, first.state));
+    }
+  }
+}
+
+// ---- the segment planner ------------------------------------------------------------------
+
+cuda::DeviceProgram device_program_of(const FlatProgram& program) {
+  const Problem problem = problem_of(program, 1, true);
+  return device_program_of(problem);
+}
+
+TEST(GateSegments, ForwardSegmentsAreTheLongestRunsThatFitTheTile) {
+  // n = 6: wire w is bit 5 - w.
+  FlatProgram flat(6);
+  flat.rot(Opcode::kRx, 0, ParamSource::kInput, 0)             // 0: bit 5
+      .gate(Opcode::kCnot, 0, 1)                               // 1: bits 5, 4
+      .rot(Opcode::kRz, 2, ParamSource::kWeight, 0)            // 2: bit 3 -> three bits
+      .gate(Opcode::kH, 1)                                     // 3: still three
+      .gate(Opcode::kCz, 3, 4)                                 // 4: bits 2, 1 -> a new segment
+      .add(Opcode::kIsingXX, 4, 5, ParamSource::kConstant, 0)  // 5: bits 1, 0
+      .gate(Opcode::kSwap, 0, 5);                              // 6: bits 5, 0 -> four bits: new
+  const cuda::DeviceProgram program = device_program_of(flat);
+  const cuda::GateSegment first = cuda::forward_segment(program, 0, 3);
+  EXPECT_EQ(first.begin, 0);
+  EXPECT_EQ(first.end, 4);
+  EXPECT_EQ(first.bits, 0b111000u);
+  const cuda::GateSegment second = cuda::forward_segment(program, 4, 3);
+  EXPECT_EQ(second.begin, 4);
+  EXPECT_EQ(second.end, 6);
+  EXPECT_EQ(second.bits, 0b000111u);
+  const cuda::GateSegment third = cuda::forward_segment(program, 6, 3);
+  EXPECT_EQ(third.end, 7);
+  EXPECT_EQ(third.bits, 0b100001u);
+  EXPECT_EQ(cuda::count_forward_segments(program, 3), 3);
+  // The reverse sweep scans from the end: SWAP(0, 5), IsingXX(4, 5), CZ(3, 4) share
+  // bits 5, 2, 1, 0 -> four: the first reverse segment is ops 5..6.
+  const cuda::GateSegment last = cuda::reverse_segment(program, 7, 3);
+  EXPECT_EQ(last.begin, 5);
+  EXPECT_EQ(last.end, 7);
+  EXPECT_EQ(last.bits, 0b100011u);
+  EXPECT_EQ(cuda::count_reverse_segments(program, 3), 3);
+  // Tiles as large as the state: one segment each way.
+  EXPECT_EQ(cuda::count_forward_segments(program, 6), 1);
+  EXPECT_EQ(cuda::count_reverse_segments(program, 6), 1);
+  // The tile: the segment's bits, then the lowest others.
+  EXPECT_EQ(cuda::tile_bits(0b100010u, 6, 4), 0b100111u);
+  EXPECT_EQ(cuda::tile_bits(0b000011u, 6, 2), 0b000011u);
+}
+
+TEST(GateSegments, ReverseSegmentsKeepAtMostTheGradientSlots) {
+  // Rotations on one wire: one bit, so only the gradient slots split the segments;
+  // constant-angle rotations take no slot.
+  FlatProgram flat(7);
+  const int n_weighted = 2 * cuda::kMaxSegmentGradients + 3;
+  for (int i = 0; i < n_weighted; ++i) {
+    flat.rot(Opcode::kRy, 2, ParamSource::kWeight, i);
+    flat.rot(Opcode::kRz, 2, ParamSource::kConstant, 0);
+  }
+  const cuda::DeviceProgram program = device_program_of(flat);
+  EXPECT_EQ(cuda::count_forward_segments(program, 2), 1);
+  EXPECT_EQ(cuda::count_reverse_segments(program, 2), 3);
+  const cuda::GateSegment last = cuda::reverse_segment(program, program.n_ops, 2);
+  int slots = 0;
+  for (int i = last.begin; i < last.end; ++i) slots += cuda::takes_gradient_slot(program.ops[i]);
+  EXPECT_EQ(slots, cuda::kMaxSegmentGradients);
+  EXPECT_EQ(last.bits, 1u << 4);
+}
+
+TEST(GateSegments, DepositAndLocalBitsAreInverse) {
+  const uint32_t mask = 0b1011010u;
+  for (int j = 0; j < 16; ++j) {
+    const int index = cuda::deposit_bits(j, mask);
+    EXPECT_EQ(index & ~static_cast<int>(mask), 0);
+    int back = 0;
+    for (int bit = 0; bit < 7; ++bit) {
+      if ((mask >> bit) & 1u) back |= ((index >> bit) & 1) << cuda::local_bit(mask, bit);
+    }
+    EXPECT_EQ(back, j);
+  }
+}
+
+// The benchmark circuit (benchmarks/cells.py: RX embedding, StronglyEntanglingLayers,
+// <Z> per wire) as the program the kernels take.
+FlatProgram strongly_entangling_router(int n, int layers) {
+  FlatProgram flat(n);
+  for (int w = 0; w < n; ++w) flat.rot(Opcode::kRx, w, ParamSource::kInput, w);
+  int weight = 0;
+  for (int layer = 0; layer < layers; ++layer) {
+    for (int w = 0; w < n; ++w) {
+      for (Opcode opcode : {Opcode::kRz, Opcode::kRy, Opcode::kRz}) {
+        flat.rot(opcode, w, ParamSource::kWeight, weight++);
+      }
+    }
+    const int range = layer % (n - 1) + 1;
+    for (int w = 0; w < n; ++w) flat.gate(Opcode::kCnot, w, (w + range) % n);
+  }
+  return flat;
+}
+
+// Passes over the global state per circuit, gate by gate against fused, with the tiles
+// the layouts choose (printed for benchmarks/results/cuda_resources.md).
+TEST(GateSegments, BenchmarkCircuitsNeedFewerPasses) {
+  const cuda::BlockDeviceLimits hopper{kHopperSharedBytes, 264};
+  for (int n : {8, 12, 14, 16}) {
+    const cuda::DeviceProgram program = device_program_of(strongly_entangling_router(n, 3));
+    for (int real_size : {4, 8}) {
+      const int forward_tile = cuda::choose_tile_qubits(
+          cuda::make_block_layout(n, real_size, 1, 1, {0, 1}, 0, 0), real_size, hopper);
+      const int backward_tile = cuda::choose_tile_qubits(
+          cuda::make_block_layout(n, real_size, 2, 1, {0, 1}, 0, 0), real_size, hopper);
+      const int forward = cuda::count_forward_segments(program, forward_tile);
+      const int reverse = cuda::count_reverse_segments(program, backward_tile);
+      EXPECT_LT(forward, program.n_ops);
+      EXPECT_LT(reverse, program.n_ops);
+      std::printf("n=%d %s ops=%d | forward tile %d: %d passes | reverse tile %d: %d passes\n", n,
+                  precision_name(static_cast<size_t>(real_size)), program.n_ops, forward_tile,
+                  forward, backward_tile, reverse);
+    }
+  }
 }
 
 // Each opcode alone after a parameter-free scrambling of a 7-qubit state, from each
@@ -330,18 +532,21 @@ TEST(EmulatedBlockStatevector, EveryOpcodeWithEverySourceMatches) {
       SCOPED_TRACE(std::string(core::opcode_name(static_cast<Opcode>(opcode))) + ", source " +
                    std::to_string(static_cast<int>(source)));
       const Problem problem = single_opcode_problem(opcode, source, 100 * opcode + 7);
-      const EmulatedDevice device{kHopperSharedBytes, 3, 4};
       const std::vector<double> out = reference_forward(problem);
       const std::vector<double> states = reference_final_states(problem);
-      expect_forward_matches<double>(problem, device, out, states);
-      expect_forward_matches<float>(problem, device, out, states);
-      for (DiffMethod method : {DiffMethod::kAdjoint, DiffMethod::kParameterShift}) {
-        const Gradients<double> expected = cpu_gradients(problem, method);
-        if (source == ParamSource::kInput) EXPECT_GT(max_abs(expected.inputs), 1e-3);
-        if (source == ParamSource::kWeight) EXPECT_GT(max_abs(expected.weights), 1e-3);
-        EXPECT_GT(max_abs(expected.state), 1e-3);
-        expect_backward_matches<double>(method, problem, device, expected);
-        expect_backward_matches<float>(method, problem, device, expected);
+      // In shared memory gate by gate, and fused over tiles of 4 qubits.
+      for (const EmulatedDevice& device :
+           {EmulatedDevice{kHopperSharedBytes, 3, 4}, fused_device(4, 4, 3)}) {
+        expect_forward_matches<double>(problem, device, out, states);
+        expect_forward_matches<float>(problem, device, out, states);
+        for (DiffMethod method : {DiffMethod::kAdjoint, DiffMethod::kParameterShift}) {
+          const Gradients<double> expected = cpu_gradients(problem, method);
+          if (source == ParamSource::kInput) EXPECT_GT(max_abs(expected.inputs), 1e-3);
+          if (source == ParamSource::kWeight) EXPECT_GT(max_abs(expected.weights), 1e-3);
+          EXPECT_GT(max_abs(expected.state), 1e-3);
+          expect_backward_matches<double>(method, problem, device, expected);
+          expect_backward_matches<float>(method, problem, device, expected);
+        }
       }
     }
   }
@@ -452,10 +657,18 @@ TEST(BlockLayout, StatesInSharedMemoryWhileTheyFit) {
   EXPECT_EQ(backward.grid_dim, 216);  // workspace slots for the blocks that fit at once
   EXPECT_EQ(cuda::block_workspace_bytes(backward), 216 * 128 * 1024);
   EXPECT_EQ(cuda::make_block_layout(13, 4, 2, 1000, hopper).shared_states, 2);
-  // n >= 14: every state in the global workspace; the scratch stays in shared memory.
+  // n >= 14: every state in the global workspace; the scratch, the gradient partials
+  // and the fused tiles in shared memory (float backward: tiles of 11 qubits fit the
+  // 64 KB budget beside 16 x 256 partials).
   const cuda::BlockLayout global = cuda::make_block_layout(14, 4, 2, 7, hopper);
   EXPECT_EQ(global.shared_states, 0);
-  EXPECT_EQ(global.shared_bytes, 256 * 4);
+  EXPECT_EQ(global.tile_qubits, 11);
+  EXPECT_EQ(global.partial_bytes, cuda::kMaxSegmentGradients * 256 * 4);
+  EXPECT_EQ(global.shared_bytes,
+            256 * 4 + cuda::kMaxSegmentGradients * 256 * 4 + 2 * (int64_t{1} << 11) * 8);
+  EXPECT_LE(global.shared_bytes - global.scratch_bytes, cuda::kFusedSharedBudgetBytes);
+  // No room for a tile of two qubits: gate by gate over the workspace.
+  EXPECT_EQ(cuda::make_block_layout(14, 4, 2, 7, {256 * 4, 264}).tile_qubits, 0);
   EXPECT_EQ(global.slot_bytes, 2 * (int64_t{1} << 14) * 8);
   EXPECT_EQ(global.grid_dim, 7);
 }
@@ -466,6 +679,8 @@ TEST(BlockLayout, RefusesWhatItCannotRun) {
   EXPECT_THROW(cuda::make_block_layout(core::kMaxStatevectorQubits + 1, 4, 1, 1, hopper),
                std::invalid_argument);
   EXPECT_THROW(cuda::make_block_layout(8, 4, 1, 1, hopper, 6), std::invalid_argument);
+  EXPECT_THROW(cuda::make_block_layout(8, 4, 1, 1, {0, 2}, 8, 1), std::invalid_argument);
+  EXPECT_THROW(cuda::make_block_layout(8, 4, 1, 1, {0, 2}, 8, 9), std::invalid_argument);
 }
 
 TEST(BlockLayout, WorkspaceFitsTheFreeMemoryOrNamesTheLimit) {
