@@ -221,6 +221,17 @@ involved. Static numbers per kernel: what the compiler allotted, not a measureme
   holds the fused passes' tiles (2**t amplitudes per state) and, in a backward, the
   gradient partials (16 x 256 x 4 or 8 B). *barriers*: the
   hardware barriers a block uses (1: `__syncthreads`; 0: its threads never wait).
+- Lane-group-per-sample kernels (`statevector_lane_*_kernel<Real, R>`, n = 5..10,
+  cuda/kernels/statevector_lane_sample.cuh): a group of 2**(n - R) lanes of one warp
+  per sample, 2**R amplitudes per state in each lane's registers (psi; psi and lambda
+  in a backward), gates between lanes by `__shfl_xor_sync`. Forward: no spills for
+  R = 2..5 in either precision (246 registers at R = 5 in float64). Adjoint: none up to
+  R = 3 in float64 (210 registers), 240/1448 B at R = 4 and 13/39 KB at R = 5; float32
+  spills little up to R = 4 and 5/3 KB at R = 5. Parameter shift: clean to R = 4 in
+  float64, spilling at R = 5. So the register states hold without spills for the
+  backward up to 8 (float64) qubits in a warp; n = 10 in float64 backward spills
+  heavily. Not yet wired into the operators (statevector_decomposition unchanged): this
+  file alone takes about 23 CPU-minutes and 5 GB in cicc + ptxas for one architecture.
 - Why the operators run a thread per sample only up to 6 qubits
   (statevector_block_kernels.h, kMaxOpThreadPerSampleQubits): n = 7..10 would run in
   the 8- and 10-qubit buckets, whose stack frames are 2-33 KB of local memory per
