@@ -2,8 +2,9 @@
 """Decode-time router latency: qmoe's routers against the native Mixtral router.
 
 One router call at decoding sizes (1 and 16 tokens, d_model 512, 8 experts, float32), in
-eval mode (``module.eval()``, autograd on, as a validation or a generate() without
-``no_grad`` runs) and under ``torch.inference_mode()``: ``nn.Linear`` (the floor of any
+eval mode (``module.eval()``, autograd on, as a validation or a forward without
+``no_grad`` runs), under ``torch.no_grad()`` (as ``generate()`` decodes) and under
+``torch.inference_mode()`` (serving): ``nn.Linear`` (the floor of any
 router: one matmul), transformers' ``MixtralTopKRouter`` (the reference of the ratios),
 ``QuantumGate(n_qubits=3)`` (logits only), ``TopKRouter(QuantumGate)`` and the router that
 ``qmoe_torch.integrations.huggingface.replace_routers`` puts into a tiny Mixtral. The
@@ -41,7 +42,7 @@ from qmoe_torch.integrations.huggingface import replace_routers
 
 REPO = Path(__file__).resolve().parent.parent
 NATIVE = "MixtralTopKRouter (native)"
-MODES = ("eval", "inference")
+MODES = ("eval", "no_grad", "inference")
 TARGET_GATE_SECONDS = 10e-6
 TARGET_RATIO = 2.0
 
@@ -76,7 +77,9 @@ def routers(d_model: int, n_experts: int, k: int, n_qubits: int) -> dict[str, to
 
 
 def _mode(mode: str) -> contextlib.AbstractContextManager:
-    return torch.inference_mode() if mode == "inference" else contextlib.nullcontext()
+    if mode == "inference":
+        return torch.inference_mode()
+    return torch.no_grad() if mode == "no_grad" else contextlib.nullcontext()
 
 
 def time_cells(
@@ -157,7 +160,8 @@ def report(
         f"- command: `python benchmarks/bench_latency.py {' '.join(args.argv)}`",
         "",
         f"One router call, d_model {args.d_model}, {args.experts} experts, top-{args.k}, "
-        f"float32; eval: `module.eval()` with autograd on; inference: under "
+        f"float32; eval: `module.eval()` with autograd on; no_grad: under `torch.no_grad()`, "
+        f"as `generate()` decodes; inference: under "
         f"`torch.inference_mode()`. Medians over {args.rounds} interleaved rounds of about "
         f"{args.seconds / args.rounds:.2f} s per cell each. x native: against "
         f"`{NATIVE}` of the same run, tokens and mode.",

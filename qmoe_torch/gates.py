@@ -15,6 +15,7 @@ so only the logits are rounded to the autocast dtype.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -59,6 +60,32 @@ def gate_output_dtype(hidden: torch.Tensor) -> torch.dtype:
     ):
         return torch.get_autocast_dtype(device_type)
     return hidden.dtype
+
+
+def _plain_linear(module: nn.Module | None) -> bool:
+    """True for an ``nn.Linear`` (not a subclass or a replacement: LoRA, quantised,
+    parametrised) with no hooks, whose call is exactly ``F.linear`` of its parameters."""
+    return module is None or (
+        type(module) is nn.Linear
+        and not (
+            module._forward_hooks
+            or module._forward_pre_hooks
+            or module._backward_hooks
+            or module._backward_pre_hooks
+        )
+    )
+
+
+def _module_hooks_everywhere() -> bool:
+    """True when hooks registered for every module (``nn.modules.module.register_module_*``)
+    are set: a gate's submodules must then be called as modules."""
+    hooks = nn.modules.module
+    return bool(
+        hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+        or hooks._global_backward_hooks
+        or hooks._global_backward_pre_hooks
+    )
 
 
 def _default_qubits(n_experts: int, readout: Readout) -> int:
@@ -209,6 +236,54 @@ class QuantumGate(nn.Module):
         )
         self.adapter = nn.Linear(n_qubits, n_experts, dtype=dtype) if readout == "expval" else None
         self.scale = nn.Parameter(torch.ones((), dtype=dtype)) if readout == "parity" else None
+        self._plan_forward = self._make_plan_forward()
+
+    # The eager fast path. A decoding step spends more time in Python than in the gate's
+    # arithmetic; a plan (torch.classes.qmoe.QuantumGatePlan, csrc/ops/classes/) holds the
+    # program in C++ and runs forward in one call: with an autograd graph to build, the
+    # same ATen calls in the same order (the same bits, the same graph); without one, at
+    # decoding sizes on the CPU, the projection and adapter as loops summed in double
+    # (equal to rounding). Wherever Python must see the calls, forward takes its Python
+    # path instead: torch.compile / torch.export tracing, functorch transforms, autocast,
+    # tensor subclasses and torch-function modes, noise, and a projection or adapter that
+    # is hooked or is not a plain nn.Linear.
+
+    def _make_plan_forward(self) -> Callable[..., torch.Tensor] | None:
+        # the bound method, looked up once: a method lookup on a ScriptObject costs about
+        # as much as the call
+        if self.noise is not None:
+            return None
+        return torch.classes.qmoe.QuantumGatePlan(
+            self.d_model,
+            self.n_experts,
+            self.n_qubits,
+            self._program,
+            self._constants,
+            self._z_masks,
+            self.readout,
+        ).forward
+
+    def _plan_applies(self, hidden: torch.Tensor) -> bool:
+        return (
+            type(hidden) is torch.Tensor
+            and not torch.compiler.is_compiling()
+            and not torch._C._are_functorch_transforms_active()
+            and not torch._C._is_torch_function_mode_enabled()
+            and not torch._C._is_any_autocast_enabled()
+            and _plain_linear(self._modules.get("projection"))
+            and _plain_linear(self._modules.get("adapter"))
+            and not _module_hooks_everywhere()
+        )
+
+    def __getstate__(self) -> dict:
+        # a plan is rebuilt from the module's own fields, never pickled or deep-copied
+        state = super().__getstate__().copy()
+        state.pop("_plan_forward", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._plan_forward = self._make_plan_forward()
 
     def angles(self, hidden: torch.Tensor) -> torch.Tensor:
         """The circuit's per-token angles ``[tokens, n_qubits]`` for ``hidden[..., d_model]``."""
@@ -228,6 +303,26 @@ class QuantumGate(nn.Module):
         return self.angle_range * torch.sigmoid(projection(tokens))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        plan_forward = self._plan_forward
+        if plan_forward is not None and self._plan_applies(hidden):
+            # the parameters read from the dictionaries nn.Module keeps them in (an
+            # attribute read goes through Module.__getattr__, about 0.5 us each)
+            parameters = self._parameters
+            projection = self._modules.get("projection")
+            projection = None if projection is None else projection._parameters
+            adapter = self._modules.get("adapter")
+            adapter = None if adapter is None else adapter._parameters
+            return plan_forward(
+                hidden,
+                None if projection is None else projection["weight"],
+                None if projection is None else projection["bias"],
+                parameters["circuit_weights"],
+                None if adapter is None else adapter["weight"],
+                None if adapter is None else adapter["bias"],
+                parameters.get("scale"),
+                self.angle_range,
+                self.diff_method,
+            )
         _check_hidden(hidden, self.d_model, "QuantumGate")
         weights = self.circuit_weights
         angles = self._angles(hidden, weights.dtype)

@@ -13,6 +13,10 @@ from typing import Literal
 import torch
 from torch import nn
 
+from . import _library
+
+_library.load()
+
 SoftmaxOrder = Literal["before", "after"]
 
 
@@ -94,6 +98,21 @@ def expert_load(indices: torch.Tensor, n_experts: int) -> torch.Tensor:
     return expert_counts(indices, n_experts).to(torch.float32) / max(1, indices.numel())
 
 
+def top_k_routing(
+    logits: torch.Tensor, k: int, *, softmax: SoftmaxOrder = "before", renormalize: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(probs, weights, indices)`` of top-k routing over ``logits[T, E]``, as `TopKRouter`
+    routes: ``probs`` the softmax over every expert (in float32 for float16 / bfloat16
+    logits), ``weights`` and ``indices`` the ``k`` selected experts' combine weights and
+    ids, best first (``softmax`` and ``renormalize`` as in `TopKRouter`).
+    One call of ``torch.ops.qmoe.top_k_routing``."""
+    if softmax not in ("before", "after"):
+        raise ValueError(f"top_k_routing: softmax={softmax!r}, expected 'before' or 'after'")
+    return _top_k_routing(logits, k, softmax == "before", renormalize)
+
+
+_top_k_routing = torch.ops.qmoe.top_k_routing.default
+
 _NOT_FINITE = "TopKRouter: the gate's logits contain NaN or infinity"
 
 
@@ -172,13 +191,9 @@ class TopKRouter(nn.Module):
             _check_finite_logits(logits)
         if self.training and self.noise_std > 0:
             logits = logits + torch.randn_like(logits) * self.noise_std
-        wide = _routing_precision(logits)
-        probs = torch.softmax(wide, dim=-1)
-        if self.softmax == "before":
-            weights, indices = torch.topk(probs, self.k, dim=-1)
-            if self.renormalize:
-                weights = weights / weights.sum(dim=-1, keepdim=True)
-        else:
-            top_logits, indices = torch.topk(wide, self.k, dim=-1)
-            weights = torch.softmax(top_logits, dim=-1)
+        # softmax, top-k and renormalisation in one operator call (made of the same ATen
+        # calls: one Python dispatch instead of four is what a decoding step notices)
+        probs, weights, indices = _top_k_routing(
+            logits, self.k, self.softmax == "before", self.renormalize
+        )
         return RouterOutput(logits=logits, probs=probs, weights=weights, indices=indices)

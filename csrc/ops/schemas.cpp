@@ -26,6 +26,13 @@ TORCH_LIBRARY(qmoe, m) {
       "int[] program, float[] constants, int n_qubits, int[] z_masks, bool probs, "
       "str diff_method, bool[3] output_mask, Tensor? final_state=None) -> (Tensor, Tensor, "
       "Tensor)");
+  // Top-k routing over a gate's logits [tokens, n_experts]: (probs over every expert,
+  // the k combine weights, the k experts). softmax_before: the top k of the
+  // probabilities, renormalised if asked (Mixtral, Switch); else softmax over the top
+  // k logits (GShard). Made of ATen calls (composite/top_k_routing.cpp).
+  m.def(
+      "top_k_routing(Tensor logits, int k, bool softmax_before=True, bool renormalize=True) -> "
+      "(Tensor probs, Tensor weights, Tensor indices)");
   // The CPU backend's instruction-set controls (cpu/isa_controls.h).
   m.def("active_isa() -> str", &active_isa);
   m.def("set_isa(str name) -> ()", &set_isa);

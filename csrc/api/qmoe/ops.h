@@ -91,4 +91,15 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> circuit_backward(
                  probs, diff_method, output_mask, final_state);
 }
 
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor> top_k_routing(const at::Tensor& logits,
+                                                                    int64_t k,
+                                                                    bool softmax_before = true,
+                                                                    bool renormalize = true) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("qmoe::top_k_routing", "")
+                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                           const at::Tensor&, int64_t, bool, bool)>();
+  return op.call(logits, k, softmax_before, renormalize);
+}
+
 }  // namespace qmoe

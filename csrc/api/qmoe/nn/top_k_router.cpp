@@ -5,6 +5,7 @@
 #include "qmoe/nn/linear_gate.h"
 #include "qmoe/nn/mlp_gate.h"
 #include "qmoe/nn/quantum_gate.h"
+#include "qmoe/ops.h"
 
 namespace qmoe::nn {
 
@@ -74,20 +75,12 @@ RouterOutput TopKRouterImpl::forward(const torch::Tensor& input) {
   if (is_training() && options_.noise_std() > 0) {
     logits = logits + torch::randn_like(logits) * options_.noise_std();
   }
-  // routing decisions in at least float32, whatever the model's dtype
+  auto [probs, weights, indices] = qmoe::top_k_routing(
+      logits, options_.k(), options_.softmax() == "before", options_.renormalize());
+  // the z-loss over the logits in at least float32, as the routing decisions are
   const bool narrow =
       logits.scalar_type() == torch::kFloat16 || logits.scalar_type() == torch::kBFloat16;
   const auto wide = narrow ? logits.to(torch::kFloat32) : logits;
-  const auto probs = torch::softmax(wide, -1);
-  torch::Tensor weights, indices;
-  if (options_.softmax() == "before") {
-    std::tie(weights, indices) = torch::topk(probs, options_.k(), -1);
-    if (options_.renormalize()) weights = weights / weights.sum(-1, /*keepdim=*/true);
-  } else {
-    torch::Tensor top_logits;
-    std::tie(top_logits, indices) = torch::topk(wide, options_.k(), -1);
-    weights = torch::softmax(top_logits, -1);
-  }
   return RouterOutput{logits,
                       probs,
                       weights,
