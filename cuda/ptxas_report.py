@@ -230,15 +230,17 @@ involved. Static numbers per kernel: what the compiler allotted, not a measureme
   spills little up to R = 4 and 5/3 KB at R = 5. Parameter shift: clean to R = 4 in
   float64, spilling at R = 5. So the register states hold without spills for the
   backward up to 8 (float64) qubits in a warp; n = 10 in float64 backward spills
-  heavily. Not yet wired into the operators (statevector_decomposition unchanged): this
-  file alone takes about 23 CPU-minutes and 5 GB in cicc + ptxas for one architecture.
-- Why the operators run a thread per sample only up to 6 qubits
-  (statevector_block_kernels.h, kMaxOpThreadPerSampleQubits): n = 7..10 would run in
-  the 8- and 10-qubit buckets, whose stack frames are 2-33 KB of local memory per
-  thread (64 KB-1 MB per warp, far past L1), while the block kernels keep one sample's
-  state in 2-16 KB of shared memory per block, with a stack frame of tens of bytes.
-  Chosen from this report without a GPU; to be confirmed by measurement where one is
-  lent.
+  heavily. The operators run them for n = 5..8 (R = 2, 3; statevector_decomposition);
+  the launchers are compiled for R <= 3 only, since R = 4, 5 took most of the 23
+  CPU-minutes and 5 GB of cicc + ptxas the file needed for one architecture with them
+  (their rows above are from that build; a regenerated report drops them).
+- Why the operators run a thread per sample only up to 4 qubits, lanes at 5..8 and a
+  block from 9 (statevector_block_kernels.h): from 5 qubits a thread's state lives in
+  its stack frame (runtime bit positions index it), 2-33 KB of local memory per thread
+  at the 6-10 qubit buckets, while a lane group keeps it in registers (no float64
+  spills to R = 3, a few dozen bytes in float32) and a block keeps one sample's state
+  in 2-16 KB of shared memory with a stack frame of tens of bytes. Chosen from this
+  report without a GPU; to be confirmed by measurement where one is lent.
 
 {chr(10).join(sections)}"""
     args.out.parent.mkdir(parents=True, exist_ok=True)

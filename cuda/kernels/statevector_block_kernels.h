@@ -15,25 +15,32 @@
 #include "qmoe/cuda/kernels/block_layout.h"
 #include "qmoe/cuda/kernels/device_program.h"
 #include "qmoe/cuda/kernels/kernel_args.h"
+#include "qmoe/cuda/kernels/statevector_lane_kernels.h"
 
 namespace qmoe::cuda {
 
 // How the operators run a statevector program of n qubits:
 //   n <= kMaxOpThreadPerSampleQubits: a thread per sample (statevector_kernels.h);
+//   n <= kMaxOpLanePerSampleQubits: a lane group per sample, its amplitudes in
+//   registers (statevector_lane_kernels.h: 4 and 8 lanes at n = 5, 6, a warp at 7, 8);
 //   above, up to the CPU engine's limit: a block per sample, the states in shared
 //   memory for n <= kMaxSharedStateQubits, in the global workspace beyond.
 // Chosen without a GPU, from the ptxas report (benchmarks/results/cuda_resources.md):
 // a thread-per-sample state of 2**n amplitudes lives in the thread's stack frame
-// (16 KB of local memory per double state at 10 qubits, 33 KB for the adjoint's two),
-// which at n = 7..10 is larger than what a block keeps in shared memory for the same
-// sample (2 KB .. 16 KB per state) and is read by one thread instead of 32..256.
-constexpr int kMaxOpThreadPerSampleQubits = 6;
+// (local memory) from 5 qubits on, since its indices are runtime bit positions, while
+// the lane kernels keep 4..8 amplitudes per lane and state in registers up to 8 qubits
+// (no float64 spills, a few dozen bytes in float32), with shuffles instead of barriers
+// between gates. At 9 and 10 qubits the float64 backward of a warp spills (255
+// registers, 1.4 KB and 39 KB), so the block kernels' shared memory takes over there.
+constexpr int kMaxOpThreadPerSampleQubits = 4;
+constexpr int kMaxOpLanePerSampleQubits = kMaxLanePerSampleQubits;
 
-enum class StatevectorDecomposition { kThreadPerSample, kBlockPerSample };
+enum class StatevectorDecomposition { kThreadPerSample, kLanePerSample, kBlockPerSample };
 
 inline StatevectorDecomposition statevector_decomposition(int n_qubits) {
-  return n_qubits <= kMaxOpThreadPerSampleQubits ? StatevectorDecomposition::kThreadPerSample
-                                                 : StatevectorDecomposition::kBlockPerSample;
+  if (n_qubits <= kMaxOpThreadPerSampleQubits) return StatevectorDecomposition::kThreadPerSample;
+  if (n_qubits <= kMaxOpLanePerSampleQubits) return StatevectorDecomposition::kLanePerSample;
+  return StatevectorDecomposition::kBlockPerSample;
 }
 
 // States per sample: the forward keeps psi, the backward psi and lambda.

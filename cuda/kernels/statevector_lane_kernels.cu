@@ -70,22 +70,20 @@ dim3 lane_grid(int64_t batch_size, int lane_bits) {
   return dim3(static_cast<unsigned int>(blocks));
 }
 
-// Calls launch(RegisterFlip<R>{}) for the compiled register count R of the shape.
+// Calls launch(RegisterFlip<R>{}) for the register count R of the shape. Compiled for
+// R = 2 and 3 only (n = 5..kMaxLanePerSampleQubits): ptxas keeps the float64 backward
+// in registers up to R = 3 (benchmarks/results/cuda_resources.md), and R = 4, 5 cost
+// nvcc most of this file's 23 CPU-minutes. The bodies hold for any R (the emulated
+// tests run R = 1..5).
 template <class Launch>
 void with_register_qubits(int register_qubits, Launch&& launch) {
-  switch (register_qubits) {
-    case 2:
-      launch(lane_statevector::RegisterFlip<2>{});
-      break;
-    case 3:
-      launch(lane_statevector::RegisterFlip<3>{});
-      break;
-    case 4:
-      launch(lane_statevector::RegisterFlip<4>{});
-      break;
-    default:
-      launch(lane_statevector::RegisterFlip<5>{});
-      break;
+  if (register_qubits == 2) {
+    launch(lane_statevector::RegisterFlip<2>{});
+  } else if (register_qubits == 3) {
+    launch(lane_statevector::RegisterFlip<3>{});
+  } else {
+    throw std::invalid_argument("CUDA lane-per-sample statevector kernels: no kernel for " +
+                                std::to_string(register_qubits) + " register qubits");
   }
 }
 

@@ -18,7 +18,7 @@
 namespace qmoe::cuda {
 
 constexpr int kMinLanePerSampleQubits = 5;
-constexpr int kMaxLanePerSampleQubits = 10;
+constexpr int kMaxLanePerSampleQubits = 8;
 // Threads per block: four warps (the block shares one table of half angles).
 constexpr int kLaneBlockSize = 128;
 
@@ -27,9 +27,11 @@ struct StatevectorLaneShape {
   int register_qubits;  // amplitudes per lane: 2**register_qubits
 };
 
-// The compiled shapes (a kernel per register count and precision):
+// The shapes (a kernel per register count and precision):
 //   n = 5, 6: 4 and 8 lanes with 8 amplitudes each ("a few threads per sample");
-//   n = 7..10: a warp, 4..32 amplitudes per lane.
+//   n = 7, 8: a warp, 4 and 8 amplitudes per lane. The launchers are compiled to
+//   kMaxLanePerSampleQubits = 8 (R <= 3); the bodies also hold R = 4, 5 (n = 9, 10),
+//   which ptxas shows spilling in the float64 backward.
 // Eight amplitudes per lane at n = 5, 6 keep a lane's two states (psi and lambda,
 // 16 complex numbers) in registers in float64 too, while more lanes per sample would
 // spend more of each gate in shuffles; from 7 qubits on the whole warp is used.

@@ -24,6 +24,7 @@
 #include "qmoe/cuda/kernels/device_program.h"
 #include "qmoe/cuda/kernels/statevector_block_kernels.h"
 #include "qmoe/cuda/kernels/statevector_kernels.h"
+#include "qmoe/cuda/kernels/statevector_lane_kernels.h"
 #include "qmoe/cuda/kernels/weight_reduction.cuh"
 #include "qmoe/cuda/ops/density_dispatch_cuda.h"
 #include "qmoe/cuda/ops/launch_support_cuda.h"
@@ -35,7 +36,8 @@ namespace {
 
 // What the CUDA backend runs today: the statevector engine (adjoint or parameter-shift
 // gradients) up to the CPU engine's limit (a thread per sample to
-// kMaxOpThreadPerSampleQubits, a block per sample above: statevector_block_kernels.h),
+// kMaxOpThreadPerSampleQubits, a lane group per sample to kMaxOpLanePerSampleQubits, a
+// block per sample above: statevector_decomposition in statevector_block_kernels.h),
 // and the density-matrix engine (density_dispatch_cuda.h) up to kMaxDensityQubits.
 // Anything else is refused by name, never run on another engine in silence.
 void check_cuda_call(const char* op_name, const CircuitCall& call) {
@@ -54,9 +56,8 @@ void check_cuda_call(const char* op_name, const CircuitCall& call) {
                               " qubits");
 }
 
-bool block_per_sample(const CircuitCall& call) {
-  return cuda::statevector_decomposition(call.program.n_qubits) ==
-         cuda::StatevectorDecomposition::kBlockPerSample;
+cuda::StatevectorDecomposition decomposition_of(const CircuitCall& call) {
+  return cuda::statevector_decomposition(call.program.n_qubits);
 }
 
 // A block-per-sample launch: its layout on the current device and its workspace, from
@@ -162,11 +163,15 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const char* op_name, const at::T
     args.out = out.mutable_data_ptr<scalar_t>();
     args.final_state = keep_state ? state.mutable_data_ptr<scalar_t>() : nullptr;
     const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-    if (block_per_sample(call)) {
+    const cuda::StatevectorDecomposition decomposition = decomposition_of(call);
+    if (decomposition == cuda::StatevectorDecomposition::kBlockPerSample) {
       const BlockLaunch block = plan_block_launch<scalar_t>(op_name, call, false, inputs);
       check_launch(op_name, cuda::launch_statevector_block_forward<scalar_t>(
                                 block.layout, block.workspace_data, launch.program, launch.readout,
                                 args, stream));
+    } else if (decomposition == cuda::StatevectorDecomposition::kLanePerSample) {
+      check_launch(op_name, cuda::launch_statevector_lane_forward<scalar_t>(
+                                launch.program, launch.readout, args, stream));
     } else {
       check_launch(op_name, cuda::launch_statevector_forward<scalar_t>(
                                 launch.program, launch.readout, args, stream));
@@ -230,7 +235,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
     args.grad_state = want_state ? static_cast<scalar_t*>(grad_state.mutable_data_ptr()) : nullptr;
     // The same arguments either way: parameter shift takes the initial-state gradient
     // from one adjoint sweep (amplitudes have no shift rule).
-    if (block_per_sample(call)) {
+    const cuda::StatevectorDecomposition decomposition = decomposition_of(call);
+    if (decomposition == cuda::StatevectorDecomposition::kBlockPerSample) {
       const BlockLaunch block = plan_block_launch<scalar_t>(op_name, call, true, inputs);
       check_launch(op_name, parameter_shift
                                 ? cuda::launch_statevector_block_parameter_shift<scalar_t>(
@@ -239,6 +245,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
                                 : cuda::launch_statevector_block_adjoint<scalar_t>(
                                       block.layout, block.workspace_data, launch.program,
                                       launch.readout, args, stream));
+    } else if (decomposition == cuda::StatevectorDecomposition::kLanePerSample) {
+      check_launch(op_name, parameter_shift
+                                ? cuda::launch_statevector_lane_parameter_shift<scalar_t>(
+                                      launch.program, launch.readout, args, stream)
+                                : cuda::launch_statevector_lane_adjoint<scalar_t>(
+                                      launch.program, launch.readout, args, stream));
     } else {
       check_launch(op_name, parameter_shift ? cuda::launch_statevector_parameter_shift<scalar_t>(
                                                   launch.program, launch.readout, args, stream)
